@@ -1,0 +1,82 @@
+# smolbot: the one build file.
+#
+#   make            build/smolbot (optimised, runs on any x86-64 / aarch64)
+#   make test       sanitizer build (ASan + UBSan), unit, parity and CLI tests
+#   make run        build, then chat with MODEL (see README)
+#   make clean      remove build/
+#
+# Objects live in build/<flavour>/, with -MMD dependency files. The engine
+# (src/base + src/engine) is a static library both flavours link.
+
+CC      ?= cc
+PKGS    := libutf8proc
+TESTPKGS:= cmocka libcjson
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wvla -Wformat=2 -Werror
+INC     := -Isrc/base -Isrc/engine
+CFLAGS_COMMON := -std=c17 -D_GNU_SOURCE $(WARN) $(INC) -MMD -MP \
+           $(shell pkg-config --cflags $(PKGS))
+LDLIBS_COMMON := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+
+REL_CFLAGS  := -O2 -g $(CFLAGS_COMMON)
+ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_CFLAGS := -O1 -g $(ASAN_FLAGS) $(CFLAGS_COMMON)
+
+LIB_SRCS  := $(wildcard src/base/*.c) $(wildcard src/engine/*.c)
+CLI_SRCS  := $(wildcard src/cli/*.c)
+TEST_SRCS := $(wildcard tests/unit/test_*.c) $(wildcard tests/parity/test_*.c)
+TEST_HELP := tests/testutil.c
+
+REL := build/rel
+ASN := build/asan
+
+REL_LIB_OBJS  := $(LIB_SRCS:%.c=$(REL)/%.o)
+ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASN)/%.o)
+TEST_BINS     := $(patsubst %.c,$(ASN)/%,$(TEST_SRCS))
+
+.PHONY: all test run clean help
+all: build/smolbot
+
+build/smolbot: $(CLI_SRCS:%.c=$(REL)/%.o) $(REL)/libsmol.a
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(LDLIBS_COMMON)
+
+$(REL)/libsmol.a: $(REL_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(ASN)/libsmol.a: $(ASAN_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(REL)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -c -o $@ $<
+
+$(ASN)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(shell pkg-config --cflags $(TESTPKGS)) -Itests -c -o $@ $<
+
+# The CLI built with sanitizers: the CLI tests drive this one.
+$(ASN)/smolbot: $(CLI_SRCS:%.c=$(ASN)/%.o) $(ASN)/libsmol.a
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS_COMMON)
+
+$(ASN)/tests/%: $(ASN)/tests/%.o $(ASN)/tests/testutil.o $(ASN)/libsmol.a
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(shell pkg-config --libs $(TESTPKGS)) $(LDLIBS_COMMON)
+
+test: $(TEST_BINS) $(ASN)/smolbot
+	@SMOLBOT=$(ASN)/smolbot bash tests/run.sh $(TEST_BINS)
+
+MODEL ?= $(HOME)/.local/share/smolbot/models/SmolLM3-3B-Q4_K_M.gguf
+run: build/smolbot
+	@test -f "$(MODEL)" || { echo "smolbot: no model at $(MODEL); set MODEL=path/to/model.gguf" >&2; exit 1; }
+	build/smolbot chat -m "$(MODEL)"
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n '3,8p' Makefile
+
+.SECONDARY:
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,107 @@
+/*
+ * tokenizer.h: SmolLM3's tokenizer, read from the GGUF.
+ *
+ * tokenizer.ggml.model = "gpt2": byte-level BPE with ranked merges and
+ * the Llama-3 pre-tokenizer regex, implemented exactly over Unicode
+ * categories (utf8proc):
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+ *    ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * Following Hugging Face's tokenizer (which the model was trained with),
+ * a pre-token that is itself a vocabulary entry is emitted as one token
+ * (ignore_merges), even where llama.cpp would run the merges.
+ *
+ * Added tokens (token type CONTROL or USER_DEFINED in the GGUF): USER_
+ * DEFINED ones (<think>, </think>, <tool_call>, ...) are always matched
+ * as whole tokens in the input; CONTROL ones (<|im_start|>, ...) only
+ * when TOKENIZER_PARSE_SPECIAL is given. No BOS is ever added.
+ *
+ * Decoding maps token ids back to bytes; the streaming decoder holds a
+ * multi-byte UTF-8 character split across tokens until it is complete.
+ *
+ * A tokenizer is immutable after tokenizer_load and may be shared by
+ * threads. It copies what it needs: the gguf_file may be closed after.
+ */
+#ifndef SMOL_TOKENIZER_H
+#define SMOL_TOKENIZER_H
+
+#include "base.h"
+#include "err.h"
+#include "gguf.h"
+
+enum { TOKENIZER_PARSE_SPECIAL = 1 };
+
+/* GGUF token types (tokenizer.ggml.token_type). */
+enum tokenizer_token_type {
+    TOKEN_TYPE_UNDEFINED = 0,
+    TOKEN_TYPE_NORMAL = 1,
+    TOKEN_TYPE_UNKNOWN = 2,
+    TOKEN_TYPE_CONTROL = 3,
+    TOKEN_TYPE_USER_DEFINED = 4,
+    TOKEN_TYPE_UNUSED = 5,
+    TOKEN_TYPE_BYTE = 6,
+};
+
+struct tokenizer;
+
+/* Builds the tokenizer from f's tokenizer.ggml.* keys. Fails with
+ * SMOL_EUNSUPPORTED for a model other than "gpt2", SMOL_EFORMAT for
+ * missing or inconsistent keys (a merge naming an unknown token, a
+ * special id out of range, ...). */
+int tokenizer_load(struct tokenizer **out, const struct gguf_file *f,
+                   struct smol_err *err);
+void tokenizer_free(struct tokenizer *t); /* accepts NULL */
+
+int tokenizer_n_vocab(const struct tokenizer *t);
+
+/* Encodes text[0..len) (any bytes; invalid UTF-8 is tokenized byte by
+ * byte as the byte-level alphabet allows). Writes up to cap ids to out
+ * and returns the total number of ids the text needs (which may exceed
+ * cap: call again with a larger buffer), or a negative status. */
+int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
+                     int flags, int32_t *out, int cap);
+
+/* The bytes a token stands for (byte-level decoded: "Ġhi" -> " hi";
+ * control tokens give their text, e.g. "<|im_end|>"). Returns a view
+ * valid for the tokenizer's lifetime, or NULL for an id out of range. */
+const char *tokenizer_token_bytes(const struct tokenizer *t, int32_t id,
+                                  size_t *len);
+
+/* The token's vocabulary string as stored in the GGUF ("Ġhi"). */
+const char *tokenizer_token_text(const struct tokenizer *t, int32_t id,
+                                 size_t *len);
+
+int tokenizer_token_type(const struct tokenizer *t, int32_t id);
+
+/* Id of a token whose vocabulary string is exactly s, or -1. */
+int32_t tokenizer_find(const struct tokenizer *t, const char *s, size_t len);
+
+/* Special ids from the metadata; -1 when absent. */
+int32_t tokenizer_bos(const struct tokenizer *t);
+int32_t tokenizer_eos(const struct tokenizer *t);
+int32_t tokenizer_pad(const struct tokenizer *t);
+
+/* End of generation: eos, eot, <|im_end|>, <|end_of_text|>, <|eot_id|>,
+ * <|eom_id|> where present (as llama.cpp's set). */
+bool tokenizer_is_eog(const struct tokenizer *t, int32_t id);
+
+/* Streaming decoder state: embed and zero-initialise (or call
+ * tokenizer_stream_init). */
+struct tokenizer_stream {
+    char pending[8]; /* bytes of an unfinished UTF-8 character */
+    int n_pending;
+};
+void tokenizer_stream_init(struct tokenizer_stream *s);
+
+/* Appends the bytes of token id to the stream and writes to out (cap
+ * bytes) what is now complete UTF-8. Returns the number of bytes
+ * written, or a negative status (SMOL_EINVAL for a bad id, SMOL_EFULL if
+ * cap is too small; cap >= len(token)+8 always suffices). Bytes that
+ * can never become valid UTF-8 are passed through as U+FFFD. */
+int tokenizer_stream_push(const struct tokenizer *t, struct tokenizer_stream *s,
+                          int32_t id, char *out, size_t cap);
+
+/* Whatever is still pending at the end (as U+FFFD for an incomplete
+ * character); returns bytes written. */
+int tokenizer_stream_flush(struct tokenizer_stream *s, char *out, size_t cap);
+
+#endif
