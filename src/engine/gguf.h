@@ -83,13 +83,16 @@ struct gguf_file {
     uint64_t n_tensors;
     struct gguf_tensor *tensors;  /* owned array of n_tensors */
     uint64_t alignment;
-    uint64_t data_offset;         /* file offset of the tensor data section */
+    uint64_t data_offset;         /* file offset of the tensor data section
+                                     (clamped to size in a tensor-less file
+                                     that ends before its padding) */
     const uint8_t *base;          /* start of the map (or caller's buffer) */
     uint64_t size;                /* bytes in the file */
     bool is_mapped;               /* true when we own an mmap */
 };
 
-/* Maps and validates path. On success *out owns the map (gguf_close). */
+/* Maps and validates path. On success *out owns the map (gguf_close);
+ * on failure *out is NULL. */
 int gguf_open(struct gguf_file **out, const char *path, struct smol_err *err);
 
 /* Validates a file already in memory (tests, fuzzers). data is borrowed
@@ -142,13 +145,19 @@ struct gguf_writer *gguf_writer_new(void); /* NULL on ENOMEM */
 void gguf_writer_free(struct gguf_writer *w);
 
 /* Setters copy key and value. Setting an existing key replaces it and
- * keeps its position. Return 0 or SMOL_ENOMEM. */
+ * keeps its position. Return 0, SMOL_ENOMEM, or SMOL_EINVAL for a NULL
+ * argument, an empty key or a key over 64 KiB. */
 int gguf_writer_set_u32(struct gguf_writer *w, const char *key, uint32_t v);
 int gguf_writer_set_i32(struct gguf_writer *w, const char *key, int32_t v);
 int gguf_writer_set_u64(struct gguf_writer *w, const char *key, uint64_t v);
 int gguf_writer_set_f32(struct gguf_writer *w, const char *key, float v);
 int gguf_writer_set_bool(struct gguf_writer *w, const char *key, bool v);
 int gguf_writer_set_str(struct gguf_writer *w, const char *key, const char *v);
+/* Any fixed-size type (not STRING/ARRAY): v points at one value of that
+ * type in host order (little-endian, as in the file); a BOOL is one byte,
+ * written as 0 or 1. SMOL_EINVAL for STRING, ARRAY or an unknown type. */
+int gguf_writer_set_scalar(struct gguf_writer *w, const char *key,
+                           uint32_t type, const void *v);
 /* Array of fixed-size elements (not STRING/ARRAY): n * size bytes copied. */
 int gguf_writer_set_arr(struct gguf_writer *w, const char *key,
                         uint32_t elem_type, const void *data, uint64_t n);
