@@ -6,9 +6,12 @@
  * categories (utf8proc):
  *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
  *    ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * (pretok.h has the details: classes, backtracking, invalid bytes.)
  * Following Hugging Face's tokenizer (which the model was trained with),
  * a pre-token that is itself a vocabulary entry is emitted as one token
- * (ignore_merges), even where llama.cpp would run the merges.
+ * (ignore_merges), even where llama.cpp would run the merges. Any bytes
+ * can be encoded: each byte has a token, so the token bytes of
+ * tokenizer_encode's ids always concatenate back to the input.
  *
  * Added tokens (token type CONTROL or USER_DEFINED in the GGUF): USER_
  * DEFINED ones (<think>, </think>, <tool_call>, ...) are always matched
@@ -53,6 +56,11 @@ void tokenizer_free(struct tokenizer *t); /* accepts NULL */
 
 int tokenizer_n_vocab(const struct tokenizer *t);
 
+/* Length in bytes of the longest token's bytes (tokenizer_token_bytes):
+ * a buffer of 3 * this + 8 bytes always suffices for
+ * tokenizer_stream_push. */
+size_t tokenizer_max_token_len(const struct tokenizer *t);
+
 /* Encodes text[0..len) (any bytes; invalid UTF-8 is tokenized byte by
  * byte as the byte-level alphabet allows). Writes up to cap ids to out
  * and returns the total number of ids the text needs (which may exceed
@@ -94,14 +102,18 @@ void tokenizer_stream_init(struct tokenizer_stream *s);
 
 /* Appends the bytes of token id to the stream and writes to out (cap
  * bytes) what is now complete UTF-8. Returns the number of bytes
- * written, or a negative status (SMOL_EINVAL for a bad id, SMOL_EFULL if
- * cap is too small; cap >= len(token)+8 always suffices). Bytes that
- * can never become valid UTF-8 are passed through as U+FFFD. */
+ * written, or a negative status: SMOL_EINVAL for a bad id, SMOL_EFULL if
+ * cap is too small (the stream is then unchanged: retry with more room).
+ * Bytes that can never become valid UTF-8 come out as U+FFFD, one per
+ * maximal invalid subpart (as Python's errors="replace"), so a 1-byte
+ * invalid token yields 3 bytes: cap >= 3*len(token)+8 always suffices,
+ * and cap >= len(token)+8 does whenever the stream stays valid UTF-8. */
 int tokenizer_stream_push(const struct tokenizer *t, struct tokenizer_stream *s,
                           int32_t id, char *out, size_t cap);
 
 /* Whatever is still pending at the end (as U+FFFD for an incomplete
- * character); returns bytes written. */
+ * character; cap >= 3 suffices); returns bytes written (0 or 3), or
+ * SMOL_EFULL / SMOL_EINVAL. Leaves the stream empty, ready for reuse. */
 int tokenizer_stream_flush(struct tokenizer_stream *s, char *out, size_t cap);
 
 #endif
