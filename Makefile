@@ -2,7 +2,7 @@
 #
 #   make            build/smolbot (optimised, runs on any x86-64 / aarch64)
 #   make test       sanitizer build (ASan + UBSan), unit, parity and CLI tests
-#   make run        build, then chat with MODEL (see README)
+#   make run        build, then answer PROMPT with MODEL (see README)
 #   make clean      remove build/
 #
 # Objects live in build/<flavour>/, with -MMD dependency files. The engine
@@ -67,10 +67,11 @@ $(ASN)/tests/%: $(ASN)/tests/%.o $(ASN)/tests/testutil.o $(ASN)/libsmol.a
 test: $(TEST_BINS) $(ASN)/smolbot
 	@SMOLBOT=$(ASN)/smolbot bash tests/run.sh $(TEST_BINS)
 
-MODEL ?= $(HOME)/.local/share/smolbot/models/SmolLM3-3B-Q4_K_M.gguf
+MODEL  ?= $(HOME)/.local/share/smolbot/models/SmolLM3-3B-Q4_K_M.gguf
+PROMPT ?= Tell me about yourself.
 run: build/smolbot
-	@test -f "$(MODEL)" || { echo "smolbot: no model at $(MODEL); set MODEL=path/to/model.gguf" >&2; exit 1; }
-	build/smolbot chat -m "$(MODEL)"
+	@test -f "$(MODEL)" || { echo "smolbot: no model at $(MODEL); run 'make run MODEL=path/to/model.gguf'" >&2; exit 1; }
+	build/smolbot run -m "$(MODEL)" -p "$(PROMPT)"
 
 clean:
 	rm -rf build

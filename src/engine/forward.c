@@ -1,0 +1,255 @@
+/*
+ * forward.c: the SmolLM3 forward pass, and the sequence that holds its
+ * state.
+ *
+ * One block, for each token t of the batch at position p:
+ *   h      = rmsnorm(x) * attn_norm
+ *   q,k,v  = Wq h, Wk h, Wv h                  (k, v appended to the cache)
+ *   q,k    = rope(q, p), rope(k, p)            (skipped on NoPE layers)
+ *   a_head = sum_j softmax_j(q_head . k_j / sqrt(d)) v_j,  j <= p
+ *            (query head h reads KV head h / (n_head / n_head_kv))
+ *   x     += Wo a
+ *   h      = rmsnorm(x) * ffn_norm
+ *   x     += Wdown (silu(Wgate h) * Wup h)
+ * and at the end: logits = Wout (rmsnorm(x) * output_norm), with Wout
+ * the token embedding when the model ties them.
+ */
+#include "seq.h"
+#include "mem.h"
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* The forward pass                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Causal attention of the batch's queries over the cache, for layer l.
+ * Positions p0..p0+n-1 are already stored in the cache. */
+static void forward_attention(struct smol_seq *s, int l, int p0, int n)
+{
+    const struct hparams *hp = &s->m->hp;
+    const int hd = hp->head_dim, q_dim = hp->n_head * hd;
+    const int group = hp->n_head / hp->n_head_kv;
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int t = 0; t < n; t++) {
+        const int n_pos = p0 + t + 1; /* causal: positions 0..p0+t */
+        for (int h = 0; h < hp->n_head; h++) {
+            const float *q = s->q + (size_t)t * q_dim + (size_t)h * hd;
+            const int kvh = h / group;
+            for (int j = 0; j < n_pos; j++) {
+                const float *k = kv_k(&s->kv, l, j) + (size_t)kvh * hd;
+                float dot = 0.0f;
+                for (int i = 0; i < hd; i++)
+                    dot += q[i] * k[i];
+                s->att[j] = dot * scale;
+            }
+            ops_softmax(s->att, n_pos);
+            float *out = s->attn + (size_t)t * q_dim + (size_t)h * hd;
+            memset(out, 0, (size_t)hd * sizeof(float));
+            for (int j = 0; j < n_pos; j++) {
+                const float *v = kv_v(&s->kv, l, j) + (size_t)kvh * hd;
+                const float p = s->att[j];
+                for (int i = 0; i < hd; i++)
+                    out[i] += p * v[i];
+            }
+        }
+    }
+}
+
+void forward_batch(struct smol_seq *s, const int32_t *tokens, int n, float *logits, bool all)
+{
+    const struct smol_model *m = s->m;
+    const struct hparams *hp = &m->hp;
+    const int d = hp->n_embd, hd = hp->head_dim;
+    const int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+    const int half = hp->n_rot / 2;
+    const int p0 = s->kv.n;
+    CHECK(n > 0 && n <= SEQ_BATCH && p0 + n <= s->kv.n_ctx);
+
+    for (int t = 0; t < n; t++) {
+        ops_embed(&m->tok_embd, tokens[t], s->x + (size_t)t * d);
+        ops_rope_table(s->rope_c + (size_t)t * half, s->rope_s + (size_t)t * half, p0 + t,
+                       hp->n_rot, hp->rope_base);
+        s->kv.tokens[p0 + t] = tokens[t];
+    }
+
+    for (int l = 0; l < hp->n_layer; l++) {
+        const struct layer *L = &m->layers[l];
+        /* attention */
+        for (int t = 0; t < n; t++)
+            ops_rmsnorm(s->xb + (size_t)t * d, s->x + (size_t)t * d, L->attn_norm, d, hp->rms_eps);
+        ops_matmul(&L->wq, s->xb, n, s->q, s->rowbuf);
+        ops_matmul(&L->wk, s->xb, n, s->k, s->rowbuf);
+        ops_matmul(&L->wv, s->xb, n, s->v, s->rowbuf);
+        for (int t = 0; t < n; t++) {
+            float *k = s->k + (size_t)t * kv_dim;
+            if (L->use_rope) {
+                const float *c = s->rope_c + (size_t)t * half, *sn = s->rope_s + (size_t)t * half;
+                ops_rope(s->q + (size_t)t * q_dim, hp->n_head, hd, hp->n_rot, c, sn);
+                ops_rope(k, hp->n_head_kv, hd, hp->n_rot, c, sn);
+            }
+            memcpy(kv_k(&s->kv, l, p0 + t), k, (size_t)kv_dim * sizeof(float));
+            memcpy(kv_v(&s->kv, l, p0 + t), s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+        }
+        forward_attention(s, l, p0, n);
+        ops_matmul(&L->wo, s->attn, n, s->xb, s->rowbuf);
+        for (size_t i = 0; i < (size_t)n * d; i++)
+            s->x[i] += s->xb[i];
+
+        /* feed-forward */
+        for (int t = 0; t < n; t++)
+            ops_rmsnorm(s->xb + (size_t)t * d, s->x + (size_t)t * d, L->ffn_norm, d, hp->rms_eps);
+        ops_matmul(&L->w_gate, s->xb, n, s->hb, s->rowbuf);
+        ops_matmul(&L->w_up, s->xb, n, s->hb2, s->rowbuf);
+        ops_swiglu(s->hb, s->hb2, n * hp->n_ff);
+        ops_matmul(&L->w_down, s->hb, n, s->xb, s->rowbuf);
+        for (size_t i = 0; i < (size_t)n * d; i++)
+            s->x[i] += s->xb[i];
+    }
+    s->kv.n = p0 + n;
+
+    /* Output: every row when asked for all logits, else only the last. */
+    const int first = all ? 0 : n - 1;
+    for (int t = first; t < n; t++)
+        ops_rmsnorm(s->xb + (size_t)t * d, s->x + (size_t)t * d, m->output_norm, d, hp->rms_eps);
+    if (all && logits) {
+        ops_matmul(&m->output, s->xb, n, logits, s->rowbuf);
+        memcpy(s->logits, logits + (size_t)(n - 1) * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
+    } else {
+        ops_matmul(&m->output, s->xb + (size_t)(n - 1) * d, 1, s->logits, s->rowbuf);
+        if (logits)
+            memcpy(logits, s->logits, (size_t)hp->n_vocab * sizeof(float));
+    }
+    s->has_logits = true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sequences                                                           */
+/* ------------------------------------------------------------------ */
+
+struct smol_seq *smol_seq_new(struct smol_model *m, int n_ctx, struct smol_err *err)
+{
+    const struct hparams *hp = &m->hp;
+    if (m->vocab_only)
+        return err_set(err, SMOL_EINVAL, "seq: the model was opened for its vocabulary only"), NULL;
+    if (n_ctx < 0)
+        return err_set(err, SMOL_EINVAL, "seq: context size %d is negative", n_ctx), NULL;
+    if (n_ctx == 0)
+        n_ctx = MIN(hp->n_ctx_train, 4096);
+    if (n_ctx > (1 << 20))
+        return err_set(err, SMOL_ERANGE, "seq: context size %d exceeds 1048576", n_ctx), NULL;
+    struct smol_seq *s = calloc(1, sizeof(*s));
+    if (!s)
+        return err_set(err, SMOL_ENOMEM, "seq: out of memory"), NULL;
+    s->m = m;
+    const uint64_t B = SEQ_BATCH;
+    const uint64_t q_dim = (uint64_t)hp->n_head * hp->head_dim;
+    const uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
+    const uint64_t max_cols = MAX(MAX((uint64_t)hp->n_embd, q_dim), (uint64_t)hp->n_ff);
+    if (kv_init(&s->kv, hp->n_layer, n_ctx, (int)kv_dim, err) != 0)
+        goto fail;
+    s->x = mem_alloc_array(B * hp->n_embd, sizeof(float));
+    s->xb = mem_alloc_array(B * hp->n_embd, sizeof(float));
+    s->attn = mem_alloc_array(B * q_dim, sizeof(float));
+    s->q = mem_alloc_array(B * q_dim, sizeof(float));
+    s->k = mem_alloc_array(B * kv_dim, sizeof(float));
+    s->v = mem_alloc_array(B * kv_dim, sizeof(float));
+    s->hb = mem_alloc_array(B * hp->n_ff, sizeof(float));
+    s->hb2 = mem_alloc_array(B * hp->n_ff, sizeof(float));
+    s->att = mem_alloc_array((uint64_t)n_ctx, sizeof(float));
+    s->rowbuf = mem_alloc_array(max_cols, sizeof(float));
+    s->rope_c = mem_alloc_array(B * (hp->n_rot / 2 + 1), sizeof(float));
+    s->rope_s = mem_alloc_array(B * (hp->n_rot / 2 + 1), sizeof(float));
+    s->logits = mem_alloc_array((uint64_t)hp->n_vocab, sizeof(float));
+    if (!s->x || !s->xb || !s->attn || !s->q || !s->k || !s->v || !s->hb || !s->hb2 ||
+        !s->att || !s->rowbuf || !s->rope_c || !s->rope_s || !s->logits) {
+        err_set(err, SMOL_ENOMEM, "seq: out of memory for scratch buffers");
+        goto fail;
+    }
+    return s;
+fail:
+    smol_seq_free(s);
+    return NULL;
+}
+
+void smol_seq_free(struct smol_seq *s)
+{
+    if (!s)
+        return;
+    kv_release(&s->kv);
+    free(s->x);
+    free(s->xb);
+    free(s->attn);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->hb);
+    free(s->hb2);
+    free(s->att);
+    free(s->rowbuf);
+    free(s->rope_c);
+    free(s->rope_s);
+    free(s->logits);
+    free(s);
+}
+
+int smol_seq_len(const struct smol_seq *s)
+{
+    return s->kv.n;
+}
+
+int smol_seq_n_ctx(const struct smol_seq *s)
+{
+    return s->kv.n_ctx;
+}
+
+const int32_t *smol_seq_tokens(const struct smol_seq *s)
+{
+    return s->kv.tokens;
+}
+
+int smol_seq_truncate(struct smol_seq *s, int n)
+{
+    if (n < 0 || n > s->kv.n)
+        return SMOL_EINVAL;
+    if (n < s->kv.n)
+        s->has_logits = false; /* the logits belonged to a forgotten token */
+    kv_truncate(&s->kv, n);
+    return 0;
+}
+
+const float *smol_seq_logits(const struct smol_seq *s)
+{
+    return s->has_logits ? s->logits : NULL;
+}
+
+int smol_eval(struct smol_seq *s, const int32_t *tokens, int n, float *logits, int flags,
+              struct smol_err *err)
+{
+    const int n_vocab = s->m->hp.n_vocab;
+    if (n < 0 || (n > 0 && !tokens))
+        return err_set(err, SMOL_EINVAL, "eval: invalid token count %d", n);
+    if (n == 0)
+        return 0;
+    if (n > s->kv.n_ctx - s->kv.n)
+        return err_set(err, SMOL_EFULL,
+                       "eval: %d tokens do not fit the context (%d of %d positions used)",
+                       n, s->kv.n, s->kv.n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return err_set(err, SMOL_EINVAL, "eval: token %d at index %d is outside the vocabulary 0..%d",
+                           tokens[i], i, n_vocab - 1);
+    const bool all = (flags & SMOL_EVAL_ALL_LOGITS) != 0;
+    for (int off = 0; off < n; off += SEQ_BATCH) {
+        const int chunk = MIN(SEQ_BATCH, n - off);
+        float *out = NULL;
+        if (logits && all)
+            out = logits + (size_t)off * n_vocab;
+        else if (logits && off + chunk == n)
+            out = logits;
+        forward_batch(s, tokens + off, chunk, out, all);
+    }
+    return 0;
+}
