@@ -9,8 +9,8 @@
 # (src/base + src/engine) is a static library both flavours link.
 
 CC      ?= cc
-PKGS    := libutf8proc
-TESTPKGS:= cmocka libcjson
+PKGS    := libutf8proc libcjson
+TESTPKGS:= cmocka
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wvla -Wformat=2 -Werror
@@ -49,13 +49,19 @@ $(ASN)/libsmol.a: $(ASAN_LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+# Per-ISA kernel files are built with their own -m flags; the rest of the
+# binary targets baseline x86-64 and picks a kernel table at run time.
+ISA_avx2   := -mavx2 -mfma -mf16c
+ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
+ISA_FLAGS   = $(if $(findstring kernels_avx512,$<),$(ISA_avx512),$(if $(findstring kernels_avx2,$<),$(ISA_avx2)))
+
 $(REL)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(REL_CFLAGS) -c -o $@ $<
+	$(CC) $(REL_CFLAGS) $(ISA_FLAGS) -c -o $@ $<
 
 $(ASN)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(shell pkg-config --cflags $(TESTPKGS)) -Itests -c -o $@ $<
+	$(CC) $(ASAN_CFLAGS) $(ISA_FLAGS) $(shell pkg-config --cflags $(TESTPKGS)) -Itests -c -o $@ $<
 
 # The CLI built with sanitizers: the CLI tests drive this one.
 $(ASN)/smolbot: $(CLI_SRCS:%.c=$(ASN)/%.o) $(ASN)/libsmol.a

@@ -8,7 +8,7 @@ set -euo pipefail
 declare -A PKGS=(
   [libutf8proc]=libutf8proc-dev   # Unicode categories for the pre-tokenizer
   [cmocka]=libcmocka-dev          # C unit tests
-  [libcjson]=libcjson-dev         # JSON fixtures in tests
+  [libcjson]=libcjson-dev         # JSON: chat messages and tools, fixtures in tests
 )
 # command -> Debian package
 declare -A TOOLS=(
