@@ -160,7 +160,7 @@ int smol_generate(struct smol_seq *s, const int32_t *prompt, int n_prompt,
                   const struct smol_gen_params *p, smol_piece_fn on_piece,
                   void *user, struct smol_gen_stats *stats, struct smol_err *err);
 
-/* ---- chat prompts ---- */
+/* ---- chat template (chat_template.c) ---- */
 
 /* Renders a one-turn prompt (optional system text, one user message)
  * with the model's template family and the generation prompt, in
@@ -168,5 +168,9 @@ int smol_generate(struct smol_seq *s, const int32_t *prompt, int n_prompt,
  * a malloc'd string (caller frees) or NULL on ENOMEM. */
 char *smol_render_prompt(const struct smol_model *m, const char *system,
                          const char *user, bool thinking, const char *date);
+
+/* ---- chat stream: thinking / answer / tool-call split, stop strings (chat_stream.c) ---- */
+
+/* ---- conversations (conversation.c) ---- */
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * chat.c: turning messages into the prompt the model was trained on.
+ * chat_template.c: turning messages into the prompt the model was trained on.
  *
  * This first version renders one system + one user message, the case
  * `smolbot run -p` needs, exactly as SmolLM3's Jinja template does (see
