@@ -173,4 +173,13 @@ char *smol_render_prompt(const struct smol_model *m, const char *system,
 
 /* ---- conversations (conversation.c) ---- */
 
+/* Makes s hold exactly tokens[0..n) with fresh logits for the last one:
+ * keeps the longest common prefix with what is cached, forgets the
+ * rest and evaluates only the new suffix (at least the last token).
+ * Returns the number of tokens evaluated, and the number kept from the
+ * cache in *n_reused (may be NULL). Then smol_generate(s, NULL, 0, ...)
+ * continues from it. SMOL_EFULL when n exceeds the context. */
+int smol_seq_sync(struct smol_seq *s, const int32_t *tokens, int n, int *n_reused,
+                  struct smol_err *err);
+
 #endif

@@ -347,6 +347,50 @@ static void test_info(void **state)
     smol_model_close(m);
 }
 
+/* smol_seq_sync keeps the common prefix and evaluates only the rest;
+ * the logits equal a from-scratch evaluation. */
+static void test_sync_reuses_cache(void **state)
+{
+    (void)state;
+    struct smol_model *m = open_synth(GGML_TYPE_Q8_0, NULL, NULL);
+    const int V = smol_n_vocab(m);
+    int32_t t[80], u[80];
+    make_tokens(t, 80, V, 21);
+    struct smol_err err = {0};
+    struct smol_seq *s = smol_seq_new(m, 128, &err), *fresh = smol_seq_new(m, 128, &err);
+    float *ref = malloc((size_t)V * sizeof(float));
+    int reused = -1;
+    /* turn 1: nothing cached */
+    assert_int_equal(smol_seq_sync(s, t, 30, &reused, &err), 30);
+    assert_int_equal(reused, 0);
+    /* turn 2: the first 30 tokens are reused, 50 evaluated */
+    assert_int_equal(smol_seq_sync(s, t, 80, &reused, &err), 50);
+    assert_int_equal(reused, 30);
+    assert_int_equal(smol_eval(fresh, t, 80, ref, 0, &err), 0);
+    assert_true(max_diff(smol_seq_logits(s), ref, (size_t)V) == 0.0);
+    /* the same prompt again: only the last token is re-evaluated */
+    assert_int_equal(smol_seq_sync(s, t, 80, &reused, &err), 1);
+    assert_int_equal(reused, 79);
+    assert_true(max_diff(smol_seq_logits(s), ref, (size_t)V) == 0.0);
+    /* an edit at position 10: truncated to 10, the rest evaluated */
+    memcpy(u, t, sizeof(u));
+    u[10] = (u[10] + 1) % V;
+    assert_int_equal(smol_seq_sync(s, u, 60, &reused, &err), 50);
+    assert_int_equal(reused, 10);
+    assert_int_equal(smol_seq_len(s), 60);
+    smol_seq_truncate(fresh, 0);
+    assert_int_equal(smol_eval(fresh, u, 60, ref, 0, &err), 0);
+    assert_true(max_diff(smol_seq_logits(s), ref, (size_t)V) == 0.0);
+    /* too long for the context */
+    int32_t big[130] = {0};
+    assert_int_equal(smol_seq_sync(s, big, 130, &reused, &err), SMOL_EFULL);
+    assert_int_equal(smol_seq_len(s), 60);
+    free(ref);
+    smol_seq_free(s);
+    smol_seq_free(fresh);
+    smol_model_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_model_validation),
         cmocka_unit_test(test_info),
+        cmocka_unit_test(test_sync_reuses_cache),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
