@@ -9,6 +9,10 @@ declare -A PKGS=(
   [libutf8proc]=libutf8proc-dev   # Unicode categories for the pre-tokenizer
   [cmocka]=libcmocka-dev          # C unit tests
   [libcjson]=libcjson-dev         # JSON: chat messages and tools, fixtures in tests
+  [libedit]=libedit-dev           # line editing in `smolbot chat`
+  [sqlite3]=libsqlite3-dev        # the chat store
+  [libcurl]=libcurl4-openssl-dev  # smolbot pull
+  [libcrypto]=libssl-dev          # SHA-256 of downloads (OpenSSL EVP)
 )
 # command -> Debian package
 declare -A TOOLS=(

@@ -11,10 +11,17 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"chat", cmd_chat, "chat in the terminal"},
+    {"serve", cmd_serve, "serve the OpenAI-compatible API (and the web chat) over HTTP"},
     {"run", cmd_run, "generate text from a prompt or token ids"},
     {"info", cmd_info, "describe a GGUF model"},
     {"tokenize", cmd_tokenize, "print the token ids of a text as JSON"},
     {"logits", cmd_logits, "write the logits of every position to a file"},
+    {"pull", cmd_pull, "download a model (default SmolLM3-3B Q4_K_M) into the models directory"},
+    {"template", cmd_template, "print the prompt the chat template makes of a conversation"},
+    {"quantize", cmd_quantize, "convert a model's weights to another type (llama-quantize's mixes)"},
+    {"synth", cmd_synth, "write a random-weight SmolLM3 model (any shape, type, vocabulary)"},
+    {"bench", cmd_bench, "measure prompt and decode speed against this machine's memory bandwidth"},
 };
 
 static void main_usage(FILE *f)

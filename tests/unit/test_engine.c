@@ -391,6 +391,77 @@ static void test_sync_reuses_cache(void **state)
     smol_model_close(m);
 }
 
+/* Detokenizes ids into a malloc'd string. */
+static char *detok(struct smol_model *m, const int32_t *ids, int n)
+{
+    size_t cap = 16, len = 0;
+    char *out = malloc(cap);
+    for (int i = 0; i < n; i++) {
+        size_t l;
+        const char *p = smol_token_bytes(m, ids[i], &l);
+        while (len + l + 1 > cap)
+            out = realloc(out, cap *= 2);
+        memcpy(out + len, p, l);
+        len += l;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* A conversation too long for the context loses its oldest turns, never
+ * the system message or the current question. */
+static void test_chat_prompt_drops_old_turns(void **state)
+{
+    (void)state;
+    struct smol_model *m = open_synth(GGML_TYPE_F32, NULL, NULL);
+    struct smol_message msgs[8] = {
+        {.role = SMOL_ROLE_SYSTEM, .content = "SYSTEM-RULES"},
+        {.role = SMOL_ROLE_USER, .content = "first question, a long one with many words in it"},
+        {.role = SMOL_ROLE_ASSISTANT, .content = "first answer, also long with words"},
+        {.role = SMOL_ROLE_USER, .content = "second question, quite long as well"},
+        {.role = SMOL_ROLE_ASSISTANT, .content = "second answer here"},
+        {.role = SMOL_ROLE_USER, .content = "third question"},
+        {.role = SMOL_ROLE_ASSISTANT, .content = "third answer"},
+        {.role = SMOL_ROLE_USER, .content = "CURRENT-QUESTION"},
+    };
+    struct smol_err err = {0};
+    int32_t *toks = NULL;
+    int n = 0, dropped = -1;
+    /* everything fits in a big context */
+    assert_int_equal(smol_chat_prompt(m, msgs, 8, NULL, 4096, 64, &toks, &n, &dropped, &err), 0);
+    assert_int_equal(dropped, 0);
+    const int full = n;
+    char *text = detok(m, toks, n);
+    assert_non_null(strstr(text, "first question"));
+    free(text);
+    free(toks);
+    /* a context a little smaller than that: the first turn goes */
+    assert_int_equal(smol_chat_prompt(m, msgs, 8, NULL, full + 64 - 10, 64, &toks, &n, &dropped, &err), 0);
+    assert_int_equal(dropped, 2);
+    assert_true(n + 64 <= full + 64 - 10);
+    text = detok(m, toks, n);
+    assert_null(strstr(text, "first question"));
+    assert_non_null(strstr(text, "second question"));
+    assert_non_null(strstr(text, "SYSTEM-RULES"));
+    assert_non_null(strstr(text, "CURRENT-QUESTION"));
+    free(text);
+    free(toks);
+    /* only the system message and the question fit */
+    int32_t *t2 = NULL;
+    int n2 = 0;
+    struct smol_message two[2] = {msgs[0], msgs[7]};
+    assert_int_equal(smol_chat_prompt(m, two, 2, NULL, 4096, 0, &t2, &n2, NULL, &err), 0);
+    free(t2);
+    assert_int_equal(smol_chat_prompt(m, msgs, 8, NULL, n2 + 8, 8, &toks, &n, &dropped, &err), 0);
+    assert_int_equal(dropped, 6);
+    free(toks);
+    /* not even that: a clear error */
+    assert_int_equal(smol_chat_prompt(m, msgs, 8, NULL, n2 + 7, 8, &toks, &n, &dropped, &err), SMOL_EFULL);
+    assert_non_null(strstr(err.msg, "current message alone"));
+    assert_null(toks);
+    smol_model_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_model_validation),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_sync_reuses_cache),
+        cmocka_unit_test(test_chat_prompt_drops_old_turns),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
