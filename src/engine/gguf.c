@@ -948,6 +948,8 @@ struct writer_tensor {
     uint64_t ne[GGUF_MAX_DIMS];
     const void *data;   /* borrowed until gguf_writer_write returns */
     uint64_t size;
+    gguf_rows_fn fill;  /* streamed tensors: produces the rows at write time */
+    void *user;         /* fill's argument, borrowed likewise */
 };
 
 struct gguf_writer {
@@ -1173,6 +1175,36 @@ static void kv_value_span(const struct gguf_kv *kv, const uint8_t **start,
     }
 }
 
+int gguf_writer_copy_kv_one(struct gguf_writer *w, const struct gguf_kv *kv)
+{
+    if (!w || !kv)
+        return SMOL_EINVAL;
+    const uint8_t *start;
+    uint64_t len;
+    kv_value_span(kv, &start, &len);
+    struct buf val;
+    buf_init(&val);
+    int rc = len > SIZE_MAX ? SMOL_ENOMEM : buf_append(&val, start, (size_t)len);
+    return writer_put_built(w, kv->key.ptr, (size_t)kv->key.len, kv->type, &val, rc);
+}
+
+int gguf_writer_remove(struct gguf_writer *w, const char *key)
+{
+    if (!w || !key)
+        return SMOL_EINVAL;
+    for (size_t i = 0; i < w->n_kv; i++) {
+        if (strcmp(w->kv[i].key, key) != 0)
+            continue;
+        free(w->kv[i].key);
+        buf_release(&w->kv[i].val);
+        /* keep the others in order: key order is part of the file */
+        memmove(&w->kv[i], &w->kv[i + 1], (w->n_kv - i - 1) * sizeof(*w->kv));
+        w->n_kv--;
+        return 0;
+    }
+    return SMOL_ENOTFOUND;
+}
+
 int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_file *f)
 {
     if (!w || !f)
@@ -1194,12 +1226,14 @@ int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_file *f)
     return 0;
 }
 
-int gguf_writer_add_tensor(struct gguf_writer *w, const char *name,
-                           uint32_t type, uint32_t n_dims, const uint64_t *ne,
-                           const void *data, uint64_t size,
-                           struct smol_err *err)
+/* Adds a tensor whose bytes are data[0..size) or, when fill is set,
+ * produced by fill at write time (size is then computed here). */
+static int writer_add(struct gguf_writer *w, const char *name, uint32_t type,
+                      uint32_t n_dims, const uint64_t *ne, const void *data,
+                      uint64_t size, gguf_rows_fn fill, void *user,
+                      struct smol_err *err)
 {
-    if (!w || !name || !ne || (size && !data))
+    if (!w || !name || !ne || (!fill && size && !data))
         return err_set(err, SMOL_EINVAL, "gguf: add_tensor: NULL argument");
     size_t name_len = strlen(name);
     if (name_len == 0 || name_len > GGUF_MAX_STR_LEN)
@@ -1223,6 +1257,8 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name,
         return err_set(err, SMOL_EINVAL, "gguf: tensor '%s' row length %"
                        PRIu64 " is not a multiple of the %s block size %u",
                        name, ne[0], ti->name, ti->block_size);
+    if (fill)
+        size = want;
     if (size != want)
         return err_set(err, SMOL_EINVAL, "gguf: tensor '%s' has %" PRIu64
                        " bytes of data, its shape and type need %" PRIu64,
@@ -1239,13 +1275,32 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name,
     struct writer_tensor *t = &w->tensors[w->n_tensors];
     *t = (struct writer_tensor){.name = mem_strndup(name, name_len),
                                 .name_len = name_len, .type = type,
-                                .n_dims = n_dims, .data = data, .size = size};
+                                .n_dims = n_dims, .data = data, .size = size,
+                                .fill = fill, .user = user};
     if (!t->name)
         return err_set(err, SMOL_ENOMEM, "gguf: out of memory");
     for (uint32_t i = 0; i < GGUF_MAX_DIMS; i++)
         t->ne[i] = i < n_dims ? ne[i] : 1;
     w->n_tensors++;
     return 0;
+}
+
+int gguf_writer_add_tensor(struct gguf_writer *w, const char *name,
+                           uint32_t type, uint32_t n_dims, const uint64_t *ne,
+                           const void *data, uint64_t size,
+                           struct smol_err *err)
+{
+    return writer_add(w, name, type, n_dims, ne, data, size, NULL, NULL, err);
+}
+
+int gguf_writer_add_tensor_rows(struct gguf_writer *w, const char *name,
+                                uint32_t type, uint32_t n_dims,
+                                const uint64_t *ne, gguf_rows_fn fill,
+                                void *user, struct smol_err *err)
+{
+    if (!fill)
+        return err_set(err, SMOL_EINVAL, "gguf: add_tensor_rows: NULL fill");
+    return writer_add(w, name, type, n_dims, ne, NULL, 0, fill, user, err);
 }
 
 /* A FILE with a running offset and a sticky failure. */
@@ -1299,6 +1354,38 @@ static int writer_alignment(const struct gguf_writer *w, uint64_t *align,
     return 0;
 }
 
+/* Bytes of rows a streamed tensor is produced in: big enough that the
+ * callback's per-call cost vanishes, small enough to stay in cache. */
+#define STREAM_CHUNK_BYTES (4u << 20)
+
+/* Writes a streamed tensor's data: asks its fill for whole rows, at
+ * most STREAM_CHUNK_BYTES at a time (at least one row), through one
+ * buffer, so memory stays bounded however big the tensor is. */
+static int writer_stream(const struct writer_tensor *t, struct out *o,
+                         struct smol_err *err)
+{
+    uint64_t row_bytes = 0;
+    quant_row_size(t->type, t->ne[0], &row_bytes); /* checked when added */
+    const uint64_t n_rows = t->size / row_bytes;
+    const uint64_t chunk = MAX(1, STREAM_CHUNK_BYTES / row_bytes);
+    uint8_t *buf = mem_alloc_array(MIN(chunk, n_rows), row_bytes);
+    if (!buf)
+        return err_set(err, SMOL_ENOMEM, "gguf: out of memory streaming "
+                       "tensor '%s'", t->name);
+    int rc = 0;
+    for (uint64_t r = 0; r < n_rows && !rc && !o->failed; r += chunk) {
+        uint64_t n = MIN(chunk, n_rows - r);
+        rc = t->fill(t->user, r, n, buf, err);
+        if (!rc)
+            out_bytes(o, buf, n * row_bytes);
+        else /* keeps fill's own message if it set one */
+            err_set(err, rc, "gguf: producing tensor '%s' failed at row %"
+                    PRIu64, t->name, r);
+    }
+    free(buf);
+    return rc;
+}
+
 /* Writes the whole file to o: header, keys, infos, padded data. */
 static int writer_emit(const struct gguf_writer *w, struct out *o,
                        uint64_t align, struct smol_err *err)
@@ -1336,7 +1423,14 @@ static int writer_emit(const struct gguf_writer *w, struct out *o,
     if (w->n_tensors > 0)
         out_pad(o, align);
     for (size_t i = 0; i < w->n_tensors; i++) {
-        out_bytes(o, w->tensors[i].data, w->tensors[i].size);
+        const struct writer_tensor *t = &w->tensors[i];
+        if (t->fill) {
+            int rc = writer_stream(t, o, err);
+            if (rc)
+                return rc;
+        } else {
+            out_bytes(o, t->data, t->size);
+        }
         out_pad(o, align);
     }
     return 0;

@@ -15,8 +15,9 @@
  * into the map: valid until gguf_close, never NUL-terminated.
  *
  * Writing: struct gguf_writer collects metadata and tensors (borrowed
- * pointers, valid until gguf_writer_write returns) and writes a valid
- * version 3 file. Used by the tests, `quantize` and `synth`.
+ * pointers, valid until gguf_writer_write returns; or streamed, produced
+ * by a callback while writing) and writes a valid version 3 file. Used
+ * by the tests, `quantize` and `synth`.
  */
 #ifndef SMOL_GGUF_H
 #define SMOL_GGUF_H
@@ -166,6 +167,12 @@ int gguf_writer_set_arr_str(struct gguf_writer *w, const char *key,
                             const struct gguf_str *v, uint64_t n);
 /* Copies every key/value of f (used by quantize to keep metadata). */
 int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_file *f);
+/* Copies one key/value read from a file (kv borrowed for the call). */
+int gguf_writer_copy_kv_one(struct gguf_writer *w, const struct gguf_kv *kv);
+/* Removes key, keeping the others in order: 0, or SMOL_ENOTFOUND.
+ * Removing then setting a key moves it to the end, as ggml's
+ * gguf_set_* does (llama-quantize's general.file_type comes last). */
+int gguf_writer_remove(struct gguf_writer *w, const char *key);
 
 /* Adds a tensor. ne has n_dims entries; data (size bytes, which must
  * equal the type's row size times the rows) is borrowed until write. */
@@ -173,6 +180,22 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name,
                            uint32_t type, uint32_t n_dims, const uint64_t *ne,
                            const void *data, uint64_t size,
                            struct smol_err *err);
+
+/* Produces rows [row, row + n_rows) of a streamed tensor into dst
+ * (n_rows times the row size bytes). Returns 0, or a negative status
+ * with err set, which fails the write. */
+typedef int (*gguf_rows_fn)(void *user, uint64_t row, uint64_t n_rows,
+                            void *dst, struct smol_err *err);
+
+/* Adds a streamed tensor: its data is produced at write time by fill,
+ * in row order, a few MiB at a time, so a model bigger than memory can
+ * be written (user is borrowed until write returns). The header is
+ * computed from shapes and types alone, so the file is byte-identical to
+ * one written with gguf_writer_add_tensor and the same bytes. */
+int gguf_writer_add_tensor_rows(struct gguf_writer *w, const char *name,
+                                uint32_t type, uint32_t n_dims,
+                                const uint64_t *ne, gguf_rows_fn fill,
+                                void *user, struct smol_err *err);
 
 /* Writes the file (version 3; alignment from general.alignment if set,
  * else 32). Writes to path.tmp then renames. */
