@@ -13,12 +13,37 @@ declare -A PKGS=(
   [sqlite3]=libsqlite3-dev        # the chat store
   [libcurl]=libcurl4-openssl-dev  # smolbot pull
   [libcrypto]=libssl-dev          # SHA-256 of downloads (OpenSSL EVP)
+  [libmicrohttpd]=libmicrohttpd-dev  # the HTTP server of `smolbot serve`
 )
 # command -> Debian package
 declare -A TOOLS=(
   [gcc]=gcc [make]=make [pkg-config]=pkg-config
   [node]=nodejs                   # the CLI tests read the fixtures' JSON with node
+  [npm]=npm                       # installs package-lock.json's packages (npm ci)
 )
+
+# The npm packages pinned by package-lock.json (the end-to-end tests'
+# openai client and playwright-core; the web page's htmx, its SSE
+# extension, highlight.js): `npm ci` when node_modules is missing or older
+# than the lock file. With --check, only says so (and fails).
+npm_deps() {
+  local root
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  [ -f "$root/package-lock.json" ] || return 0
+  if [ -d "$root/node_modules" ] && [ ! "$root/package-lock.json" -nt "$root/node_modules" ]; then
+    return 0
+  fi
+  if [ "${1:-}" = "--check" ]; then
+    echo "deps: node_modules is missing or older than package-lock.json (run npm ci)"
+    return 1
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "deps: npm is missing: install it, then run 'npm ci' in $root" >&2
+    return 1
+  fi
+  echo "deps: npm ci"
+  (cd "$root" && npm ci --no-audit --no-fund && touch node_modules)
+}
 
 missing=()
 for t in "${!TOOLS[@]}"; do
@@ -32,6 +57,7 @@ for pc in "${!PKGS[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  npm_deps "${1:-}"
   echo "deps: everything is installed"
   exit 0
 fi
@@ -47,3 +73,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 $cmd
+npm_deps

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test binary given as an argument, then the CLI tests, and
-# prints one closing line: "N passed, N failed, N skipped" (test cases).
+# Runs every test binary given as an argument, then the CLI tests, then
+# the end-to-end tests, and prints one closing line: "N passed, N failed,
+# N skipped" (test cases).
 set -u
 pass=0; fail=0; skipped=0; failed_bins=()
 for bin in "$@"; do
@@ -26,6 +27,23 @@ for t in tests/cli/*.sh; do
   if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then fail=$((fail + 1)); fi
   [ $rc -ne 0 ] && failed_bins+=("$t")
 done
+# The end-to-end tests (tests/e2e/*.test.mjs, node's test runner, TAP
+# output) need the npm packages: scripts/deps.sh runs npm ci.
+if compgen -G "tests/e2e/*.test.mjs" >/dev/null; then
+  echo "=== tests/e2e"
+  if [ -d node_modules ] && command -v node >/dev/null 2>&1; then
+    out=$(node --test --test-reporter=tap --test-timeout=300000 tests/e2e/ 2>&1); rc=$?
+    printf '%s\n' "$out"
+    num() { printf '%s\n' "$out" | sed -n "s/^# $1 \([0-9]*\)\$/\1/p" | tail -1; }
+    p=$(num pass); f=$(num fail); s=$(num skipped); c=$(num cancelled)
+    pass=$((pass + ${p:-0})); fail=$((fail + ${f:-0} + ${c:-0})); skipped=$((skipped + ${s:-0}))
+    if [ $rc -ne 0 ] && [ "${f:-0}" -eq 0 ] && [ "${c:-0}" -eq 0 ]; then fail=$((fail + 1)); fi
+    [ $rc -ne 0 ] && failed_bins+=("tests/e2e")
+  else
+    echo "SKIPPED tests/e2e: node_modules is missing (run scripts/deps.sh, or npm ci)"
+    skipped=$((skipped + 1))
+  fi
+fi
 echo
 [ ${#failed_bins[@]} -gt 0 ] && echo "failing: ${failed_bins[*]}"
 echo "$pass passed, $fail failed, $skipped skipped"
