@@ -615,11 +615,12 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     /* a streamed reply whose client left: expected, and counted elsewhere */
-    if (strstr(fmt, "application error generating response"))
+    if (strstr(msg, "application error generating response"))
         return;
-    fputs("smolbot: http: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "smolbot: http: %s%s", msg, strchr(msg, '\n') ? "" : "\n");
 }
 
 /* ---- lifecycle ---- */

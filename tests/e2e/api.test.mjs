@@ -124,6 +124,8 @@ describe('endpoints', { skip }, () => {
     assertError(await post(url, deep), 400);
     assertError(await post(url, { messages: [{ role: 'user', content: 'word '.repeat(6000) }] }), 400, 'messages');
     assertError(await post(`${srv.url}/v1/completions`, { prompt: 5 }), 400, 'prompt');
+    const hdr = await rawGet(srv.port, '/health', { 'X-Big': 'a'.repeat(40000) });
+    assert.equal(hdr.status, 431, 'headers past --max-header');
     const nf = await post(`${srv.url}/v1/nothing`, {});
     assertError(nf, 404);
     const na = await fetch(url);
@@ -157,6 +159,7 @@ describe('endpoints', { skip }, () => {
   });
 
   test('a request from a rebinding page (foreign Host) is refused; loopback names pass', async () => {
+    assert.match(srv.log(), /listening on http:\/\/127\.0\.0\.1:\d+\//, 'loopback by default');
     const bad = await rawGet(srv.port, '/health', { Host: 'evil.example.com' });
     assert.equal(bad.status, 403);
     assert.match(JSON.parse(bad.body).error.message, /Host/);

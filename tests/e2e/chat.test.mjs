@@ -309,7 +309,10 @@ describe('scripted-long', { skip }, () => {
     assert.ok(m.smolbot_last_cancel_tokens_after <= 1, 'at most one token after the cancel');
     assert.ok(m.smolbot_last_cancel_seconds < 0.5, `stopped ${m.smolbot_last_cancel_seconds} s after the cancel`);
     assert.ok(m.smolbot_generations_running === 0 && m.smolbot_queue_length === 0);
-    assert.match(s.srv.log(), /generation cancelled after \d+ tokens/);
+    for (let i = 0; i < 200 && !/generation cancelled after/.test(s.srv.log()); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.match(s.srv.log(), /generation cancelled after \d+ tokens, [0-9.]+ ms after the cancel/);
+    assert.doesNotMatch(s.srv.log(), /application error/);
     // and the next request is served at once
     const t0 = Date.now();
     const r = await s.client.chat.completions.create({ model: 'x', messages: HI, max_tokens: 20 });
