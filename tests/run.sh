@@ -4,9 +4,23 @@
 # N skipped" (test cases).
 set -u
 pass=0; fail=0; skipped=0; failed_bins=()
+# The model parity test runs once per kernel table of this architecture
+# (SMOL_KERNELS=...); a table the CPU lacks is skipped, loudly, inside it.
+case "$(uname -m)" in
+  x86_64) kernel_sets="generic avx2 avx512" ;;
+  aarch64) kernel_sets="generic neon" ;;
+  *) kernel_sets="generic" ;;
+esac
+runs=()
 for bin in "$@"; do
+  case "$bin" in
+    */test_model_parity) for k in $kernel_sets; do runs+=("SMOL_KERNELS=$k $bin"); done ;;
+    *) runs+=("$bin") ;;
+  esac
+done
+for bin in "${runs[@]}"; do
   echo "=== $bin"
-  out=$("$bin" 2>&1); rc=$?
+  out=$(env $bin 2>&1); rc=$?
   printf '%s\n' "$out"
   p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
   f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')

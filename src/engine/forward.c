@@ -13,6 +13,11 @@
  *   x     += Wdown (silu(Wgate h) * Wup h)
  * and at the end: logits = Wout (rmsnorm(x) * output_norm), with Wout
  * the token embedding when the model ties them.
+ *
+ * Threads: the matmuls split their output rows over the model's pool
+ * (ops.c); attention splits by (head, token), each task with its own
+ * row of score scratch. The norms, RoPE and residual adds are cheap and
+ * stay on the calling thread.
  */
 #include "seq.h"
 #include "mem.h"
@@ -26,36 +31,41 @@
 /* ------------------------------------------------------------------ */
 
 /* Causal attention of the batch's queries over the cache, for layer l.
- * Positions p0..p0+n-1 are already stored in the cache. */
-static void forward_attention(struct smol_seq *s, int l, int p0, int n)
+ * Positions p0..p0+n-1 are already stored in the cache. One task per
+ * (query head, token), head-major so that consecutive tasks read the
+ * same KV head's rows while they are in cache. */
+struct attn_job {
+    struct smol_seq *s;
+    int l, p0, n;
+};
+
+static void forward_attention_task(void *ctx, int task, int thread)
 {
+    const struct attn_job *job = ctx;
+    struct smol_seq *s = job->s;
+    const struct kernels *kt = s->ops.k;
     const struct hparams *hp = &s->m->hp;
     const int hd = hp->head_dim, q_dim = hp->n_head * hd;
     const int group = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int t = 0; t < n; t++) {
-        const int n_pos = p0 + t + 1; /* causal: positions 0..p0+t */
-        for (int h = 0; h < hp->n_head; h++) {
-            const float *q = s->q + (size_t)t * q_dim + (size_t)h * hd;
-            const int kvh = h / group;
-            for (int j = 0; j < n_pos; j++) {
-                const float *k = kv_k(&s->kv, l, j) + (size_t)kvh * hd;
-                float dot = 0.0f;
-                for (int i = 0; i < hd; i++)
-                    dot += q[i] * k[i];
-                s->att[j] = dot * scale;
-            }
-            ops_softmax(s->att, n_pos);
-            float *out = s->attn + (size_t)t * q_dim + (size_t)h * hd;
-            memset(out, 0, (size_t)hd * sizeof(float));
-            for (int j = 0; j < n_pos; j++) {
-                const float *v = kv_v(&s->kv, l, j) + (size_t)kvh * hd;
-                const float p = s->att[j];
-                for (int i = 0; i < hd; i++)
-                    out[i] += p * v[i];
-            }
-        }
-    }
+    const int h = task / job->n, t = task % job->n;
+    const int n_pos = job->p0 + t + 1; /* causal: positions 0..p0+t */
+    const int kvh = h / group;
+    const float *q = s->q + (size_t)t * q_dim + (size_t)h * hd;
+    float *att = s->att + (size_t)thread * s->att_stride;
+    for (int j = 0; j < n_pos; j++)
+        att[j] = kt->dot_f32(q, kv_k(&s->kv, job->l, j) + (size_t)kvh * hd, hd) * scale;
+    ops_softmax(att, n_pos);
+    float *out = s->attn + (size_t)t * q_dim + (size_t)h * hd;
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int j = 0; j < n_pos; j++)
+        kt->axpy_f32(out, kv_v(&s->kv, job->l, j) + (size_t)kvh * hd, att[j], hd);
+}
+
+static void forward_attention(struct smol_seq *s, int l, int p0, int n)
+{
+    struct attn_job job = {s, l, p0, n};
+    pool_run(s->ops.pool, s->m->hp.n_head * n, forward_attention_task, &job);
 }
 
 void forward_batch(struct smol_seq *s, const int32_t *tokens, int n, float *logits, bool all)
@@ -66,7 +76,7 @@ void forward_batch(struct smol_seq *s, const int32_t *tokens, int n, float *logi
     const int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
     const int half = hp->n_rot / 2;
     const int p0 = s->kv.n;
-    CHECK(n > 0 && n <= SEQ_BATCH && p0 + n <= s->kv.n_ctx);
+    CHECK(n > 0 && n <= s->n_batch && p0 + n <= s->kv.n_ctx);
 
     for (int t = 0; t < n; t++) {
         ops_embed(&m->tok_embd, tokens[t], s->x + (size_t)t * d);
@@ -77,12 +87,11 @@ void forward_batch(struct smol_seq *s, const int32_t *tokens, int n, float *logi
 
     for (int l = 0; l < hp->n_layer; l++) {
         const struct layer *L = &m->layers[l];
-        /* attention */
+        /* attention: q, k and v share their input, so one job */
         for (int t = 0; t < n; t++)
             ops_rmsnorm(s->xb + (size_t)t * d, s->x + (size_t)t * d, L->attn_norm, d, hp->rms_eps);
-        ops_matmul(&L->wq, s->xb, n, s->q, s->rowbuf);
-        ops_matmul(&L->wk, s->xb, n, s->k, s->rowbuf);
-        ops_matmul(&L->wv, s->xb, n, s->v, s->rowbuf);
+        const struct ops_mm qkv[3] = {{&L->wq, s->q}, {&L->wk, s->k}, {&L->wv, s->v}};
+        ops_matmul(&s->ops, s->xb, n, qkv, 3);
         for (int t = 0; t < n; t++) {
             float *k = s->k + (size_t)t * kv_dim;
             if (L->use_rope) {
@@ -94,17 +103,17 @@ void forward_batch(struct smol_seq *s, const int32_t *tokens, int n, float *logi
             memcpy(kv_v(&s->kv, l, p0 + t), s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
         }
         forward_attention(s, l, p0, n);
-        ops_matmul(&L->wo, s->attn, n, s->xb, s->rowbuf);
+        const struct ops_mm wo = {&L->wo, s->xb};
+        ops_matmul(&s->ops, s->attn, n, &wo, 1);
         for (size_t i = 0; i < (size_t)n * d; i++)
             s->x[i] += s->xb[i];
 
-        /* feed-forward */
+        /* feed-forward: hb = silu(Wgate h) * Wup h, then Wdown hb */
         for (int t = 0; t < n; t++)
             ops_rmsnorm(s->xb + (size_t)t * d, s->x + (size_t)t * d, L->ffn_norm, d, hp->rms_eps);
-        ops_matmul(&L->w_gate, s->xb, n, s->hb, s->rowbuf);
-        ops_matmul(&L->w_up, s->xb, n, s->hb2, s->rowbuf);
-        ops_swiglu(s->hb, s->hb2, n * hp->n_ff);
-        ops_matmul(&L->w_down, s->hb, n, s->xb, s->rowbuf);
+        ops_matmul_swiglu(&s->ops, s->xb, n, &L->w_gate, &L->w_up, s->hb, s->hb2);
+        const struct ops_mm down = {&L->w_down, s->xb};
+        ops_matmul(&s->ops, s->hb, n, &down, 1);
         for (size_t i = 0; i < (size_t)n * d; i++)
             s->x[i] += s->xb[i];
     }
@@ -115,10 +124,12 @@ void forward_batch(struct smol_seq *s, const int32_t *tokens, int n, float *logi
     for (int t = first; t < n; t++)
         ops_rmsnorm(s->xb + (size_t)t * d, s->x + (size_t)t * d, m->output_norm, d, hp->rms_eps);
     if (all && logits) {
-        ops_matmul(&m->output, s->xb, n, logits, s->rowbuf);
+        const struct ops_mm out = {&m->output, logits};
+        ops_matmul(&s->ops, s->xb, n, &out, 1);
         memcpy(s->logits, logits + (size_t)(n - 1) * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
     } else {
-        ops_matmul(&m->output, s->xb + (size_t)(n - 1) * d, 1, s->logits, s->rowbuf);
+        const struct ops_mm out = {&m->output, s->logits};
+        ops_matmul(&s->ops, s->xb + (size_t)(n - 1) * d, 1, &out, 1);
         if (logits)
             memcpy(logits, s->logits, (size_t)hp->n_vocab * sizeof(float));
     }
@@ -128,6 +139,17 @@ void forward_batch(struct smol_seq *s, const int32_t *tokens, int n, float *logi
 /* ------------------------------------------------------------------ */
 /* Sequences                                                           */
 /* ------------------------------------------------------------------ */
+
+/* 64-byte aligned floats (whole cache lines: threads write disjoint
+ * lines of the matmul outputs), NULL on overflow or exhaustion. */
+static float *seq_alloc_floats(uint64_t n)
+{
+    uint64_t bytes;
+    if (!mem_mul(n ? n : 1, sizeof(float), &bytes) || !mem_align_up(bytes, 64, &bytes) ||
+        bytes > SIZE_MAX)
+        return NULL;
+    return aligned_alloc(64, (size_t)bytes);
+}
 
 struct smol_seq *smol_seq_new(struct smol_model *m, int n_ctx, struct smol_err *err)
 {
@@ -144,27 +166,30 @@ struct smol_seq *smol_seq_new(struct smol_model *m, int n_ctx, struct smol_err *
     if (!s)
         return err_set(err, SMOL_ENOMEM, "seq: out of memory"), NULL;
     s->m = m;
-    const uint64_t B = SEQ_BATCH;
+    s->n_batch = MIN(SEQ_BATCH, n_ctx);
+    const uint64_t B = (uint64_t)s->n_batch;
     const uint64_t q_dim = (uint64_t)hp->n_head * hp->head_dim;
     const uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
     const uint64_t max_cols = MAX(MAX((uint64_t)hp->n_embd, q_dim), (uint64_t)hp->n_ff);
-    if (kv_init(&s->kv, hp->n_layer, n_ctx, (int)kv_dim, err) != 0)
+    const int n_threads = pool_n_threads(m->pool);
+    if (kv_init(&s->kv, hp->n_layer, n_ctx, (int)kv_dim, err) != 0 ||
+        ops_env_init(&s->ops, m->kern, m->pool, s->n_batch, (int64_t)max_cols, err) != 0)
         goto fail;
-    s->x = mem_alloc_array(B * hp->n_embd, sizeof(float));
-    s->xb = mem_alloc_array(B * hp->n_embd, sizeof(float));
-    s->attn = mem_alloc_array(B * q_dim, sizeof(float));
-    s->q = mem_alloc_array(B * q_dim, sizeof(float));
-    s->k = mem_alloc_array(B * kv_dim, sizeof(float));
-    s->v = mem_alloc_array(B * kv_dim, sizeof(float));
-    s->hb = mem_alloc_array(B * hp->n_ff, sizeof(float));
-    s->hb2 = mem_alloc_array(B * hp->n_ff, sizeof(float));
-    s->att = mem_alloc_array((uint64_t)n_ctx, sizeof(float));
-    s->rowbuf = mem_alloc_array(max_cols, sizeof(float));
-    s->rope_c = mem_alloc_array(B * (hp->n_rot / 2 + 1), sizeof(float));
-    s->rope_s = mem_alloc_array(B * (hp->n_rot / 2 + 1), sizeof(float));
-    s->logits = mem_alloc_array((uint64_t)hp->n_vocab, sizeof(float));
+    s->att_stride = ((size_t)n_ctx + 15) / 16 * 16;
+    s->x = seq_alloc_floats(B * hp->n_embd);
+    s->xb = seq_alloc_floats(B * hp->n_embd);
+    s->attn = seq_alloc_floats(B * q_dim);
+    s->q = seq_alloc_floats(B * q_dim);
+    s->k = seq_alloc_floats(B * kv_dim);
+    s->v = seq_alloc_floats(B * kv_dim);
+    s->hb = seq_alloc_floats(B * hp->n_ff);
+    s->hb2 = seq_alloc_floats(B * hp->n_ff);
+    s->att = seq_alloc_floats((uint64_t)n_threads * s->att_stride);
+    s->rope_c = seq_alloc_floats(B * (hp->n_rot / 2 + 1));
+    s->rope_s = seq_alloc_floats(B * (hp->n_rot / 2 + 1));
+    s->logits = seq_alloc_floats((uint64_t)hp->n_vocab);
     if (!s->x || !s->xb || !s->attn || !s->q || !s->k || !s->v || !s->hb || !s->hb2 ||
-        !s->att || !s->rowbuf || !s->rope_c || !s->rope_s || !s->logits) {
+        !s->att || !s->rope_c || !s->rope_s || !s->logits) {
         err_set(err, SMOL_ENOMEM, "seq: out of memory for scratch buffers");
         goto fail;
     }
@@ -179,6 +204,7 @@ void smol_seq_free(struct smol_seq *s)
     if (!s)
         return;
     kv_release(&s->kv);
+    ops_env_release(&s->ops);
     free(s->x);
     free(s->xb);
     free(s->attn);
@@ -188,7 +214,6 @@ void smol_seq_free(struct smol_seq *s)
     free(s->hb);
     free(s->hb2);
     free(s->att);
-    free(s->rowbuf);
     free(s->rope_c);
     free(s->rope_s);
     free(s->logits);
@@ -242,8 +267,8 @@ int smol_eval(struct smol_seq *s, const int32_t *tokens, int n, float *logits, i
             return err_set(err, SMOL_EINVAL, "eval: token %d at index %d is outside the vocabulary 0..%d",
                            tokens[i], i, n_vocab - 1);
     const bool all = (flags & SMOL_EVAL_ALL_LOGITS) != 0;
-    for (int off = 0; off < n; off += SEQ_BATCH) {
-        const int chunk = MIN(SEQ_BATCH, n - off);
+    for (int off = 0; off < n; off += s->n_batch) {
+        const int chunk = MIN(s->n_batch, n - off);
         float *out = NULL;
         if (logits && all)
             out = logits + (size_t)off * n_vocab;

@@ -4,7 +4,9 @@
  * the tokenizer built. After smol_model_open the model is immutable.
  */
 #include "model.h"
+#include "kernels.h"
 #include "mem.h"
+#include "pool.h"
 #include "quant.h"
 
 #include <string.h>
@@ -259,12 +261,23 @@ struct smol_model *smol_model_open(const char *path, const struct smol_model_opt
         err_set(err, SMOL_ENOMEM, "model: out of memory");
         return NULL;
     }
-    m->n_threads = opts && opts->n_threads > 0 ? opts->n_threads : 1;
     m->vocab_only = opts && opts->vocab_only;
     if (gguf_open(&m->gguf, path, err) != 0)
         goto fail;
     if (!m->vocab_only && (model_read_hparams(m, err) != 0 || model_bind_tensors(m, err) != 0))
         goto fail;
+    if (!m->vocab_only) {
+        /* the kernels (SMOL_KERNELS may name an unusable set: say so),
+         * then the threads every sequence of this model shares */
+        m->kern = kernels_default(err);
+        if (!m->kern)
+            goto fail;
+        m->n_threads = opts && opts->n_threads > 0 ? MIN(opts->n_threads, POOL_MAX_THREADS)
+                                                   : pool_cpu_count();
+        m->pool = pool_new(m->n_threads, err);
+        if (!m->pool)
+            goto fail;
+    }
     if (tokenizer_load(&m->tok, m->gguf, err) != 0)
         goto fail;
     if (m->vocab_only) {
@@ -294,6 +307,7 @@ void smol_model_close(struct smol_model *m)
         free(m->layers);
     }
     free(m->output_norm);
+    pool_free(m->pool);
     tokenizer_free(m->tok);
     gguf_close(m->gguf);
     free(m);
@@ -324,6 +338,8 @@ void smol_model_get_info(const struct smol_model *m, struct smol_model_info *out
     out->n_tensors = (int)m->gguf->n_tensors;
     out->bos = tokenizer_bos(m->tok);
     out->eos = tokenizer_eos(m->tok);
+    snprintf(out->kernels, sizeof(out->kernels), "%s", m->kern ? m->kern->name : "");
+    out->n_threads = m->n_threads;
 
     /* Parameter count, data bytes and a per-type census. */
     uint64_t counts[GGML_TYPE_COUNT] = {0};

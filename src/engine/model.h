@@ -15,6 +15,9 @@
 #include "smol.h"
 #include "tokenizer.h"
 
+struct kernels;
+struct pool;
+
 /* A 2-D weight matrix: rows of `cols` elements of `type`, as stored. */
 struct weight {
     const uint8_t *data; /* view into the map */
@@ -55,7 +58,9 @@ struct smol_model {
     bool tied;
     float *output_norm;       /* (n_embd) owned */
     struct layer *layers;     /* [n_layer] owned */
-    int n_threads;
+    int n_threads;            /* threads of pool (0 when vocab_only) */
+    const struct kernels *kern; /* the process's kernel table (kernels.h) */
+    struct pool *pool;        /* owned: the persistent threads every sequence's matmuls use */
     bool vocab_only;          /* opened without weights: tokenizing only */
     bool is_smollm3_template;
 };

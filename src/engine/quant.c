@@ -814,3 +814,166 @@ void quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n)
     for (int64_t i = 0; i < nb; i++)
         codecs[type].quantize(src + i * ti->block_size, p + i * ti->type_size);
 }
+
+/* ==================================================================== */
+/* Integer dot products (the spec of the SIMD kernels)                   */
+/* ==================================================================== */
+
+uint32_t quant_act_type(uint32_t weight_type)
+{
+    switch (weight_type) {
+    case GGML_TYPE_Q8_0:
+    case GGML_TYPE_Q4_0:
+        return GGML_TYPE_Q8_0;
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q5_K:
+    case GGML_TYPE_Q6_K:
+        return GGML_TYPE_Q8_K;
+    default:
+        return GGML_TYPE_F32;
+    }
+}
+
+static double vec_dot_q8_0(int64_t nb, const struct block_q8_0 *w, const struct block_q8_0 *x)
+{
+    double acc = 0.0;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t s = 0;
+        for (int j = 0; j < QK8_0; j++)
+            s += w[i].qs[j] * x[i].qs[j];
+        const float d = quant_f16_to_f32(w[i].d) * quant_f16_to_f32(x[i].d);
+        acc += (double)d * s;
+    }
+    return acc;
+}
+
+static double vec_dot_q4_0(int64_t nb, const struct block_q4_0 *w, const struct block_q8_0 *x)
+{
+    double acc = 0.0;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t s = 0;
+        /* byte j: element j in the low nibble, j + 16 in the high one */
+        for (int j = 0; j < QK4_0 / 2; j++)
+            s += ((w[i].qs[j] & 15) - 8) * x[i].qs[j] +
+                 ((w[i].qs[j] >> 4) - 8) * x[i].qs[j + QK4_0 / 2];
+        const float d = quant_f16_to_f32(w[i].d) * quant_f16_to_f32(x[i].d);
+        acc += (double)d * s;
+    }
+    return acc;
+}
+
+/* sum_j m_j * (bsums[2j] + bsums[2j+1]): the mins of a Q4_K/Q5_K block
+ * against the activation's 16-element sums. */
+static int32_t vec_dot_k4_mins(const uint8_t *scales, const struct block_q8_K *x)
+{
+    int32_t s = 0;
+    for (int j = 0; j < QK_K / 32; j++) {
+        uint8_t sc, m;
+        quant_k4_scale_min(j, scales, &sc, &m);
+        s += m * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+    }
+    return s;
+}
+
+static double vec_dot_q4_K(int64_t nb, const struct block_q4_K *w, const struct block_q8_K *x)
+{
+    double acc = 0.0;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t s = 0;
+        const uint8_t *q = w[i].qs;
+        const int8_t *a = x[i].qs;
+        /* group g: sub-block 2g in the low nibbles, 2g+1 in the high */
+        for (int g = 0; g < 4; g++, q += 32, a += 64) {
+            uint8_t sc1, sc2, m;
+            quant_k4_scale_min(2 * g, w[i].scales, &sc1, &m);
+            quant_k4_scale_min(2 * g + 1, w[i].scales, &sc2, &m);
+            int32_t s1 = 0, s2 = 0;
+            for (int l = 0; l < 32; l++) {
+                s1 += (q[l] & 15) * a[l];
+                s2 += (q[l] >> 4) * a[l + 32];
+            }
+            s += sc1 * s1 + sc2 * s2;
+        }
+        const float d = quant_f16_to_f32(w[i].d) * x[i].d;
+        const float dmin = quant_f16_to_f32(w[i].dmin) * x[i].d;
+        acc += (double)d * s - (double)dmin * vec_dot_k4_mins(w[i].scales, &x[i]);
+    }
+    return acc;
+}
+
+static double vec_dot_q5_K(int64_t nb, const struct block_q5_K *w, const struct block_q8_K *x)
+{
+    double acc = 0.0;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t s = 0;
+        const uint8_t *q = w[i].qs;
+        const int8_t *a = x[i].qs;
+        for (int g = 0; g < 4; g++, q += 32, a += 64) {
+            uint8_t sc1, sc2, m;
+            quant_k4_scale_min(2 * g, w[i].scales, &sc1, &m);
+            quant_k4_scale_min(2 * g + 1, w[i].scales, &sc2, &m);
+            int32_t s1 = 0, s2 = 0;
+            for (int l = 0; l < 32; l++) {
+                /* the fifth bit of element 32k + l is bit k of qh[l] */
+                const int h1 = (w[i].qh[l] >> (2 * g)) & 1, h2 = (w[i].qh[l] >> (2 * g + 1)) & 1;
+                s1 += ((q[l] & 15) + 16 * h1) * a[l];
+                s2 += ((q[l] >> 4) + 16 * h2) * a[l + 32];
+            }
+            s += sc1 * s1 + sc2 * s2;
+        }
+        const float d = quant_f16_to_f32(w[i].d) * x[i].d;
+        const float dmin = quant_f16_to_f32(w[i].dmin) * x[i].d;
+        acc += (double)d * s - (double)dmin * vec_dot_k4_mins(w[i].scales, &x[i]);
+    }
+    return acc;
+}
+
+static double vec_dot_q6_K(int64_t nb, const struct block_q6_K *w, const struct block_q8_K *x)
+{
+    double acc = 0.0;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t s = 0;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;
+            const int8_t *a = x[i].qs + 128 * h;
+            const int8_t *sc = w[i].scales + 8 * h;
+            /* element 128h + 32k + l; its scale is sc[2k + l/16] */
+            int32_t sub[8] = {0};
+            for (int l = 0; l < 32; l++) {
+                const int q0 = ((ql[l] & 15) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q1 = ((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                sub[0 + l / 16] += q0 * a[l];
+                sub[2 + l / 16] += q1 * a[l + 32];
+                sub[4 + l / 16] += q2 * a[l + 64];
+                sub[6 + l / 16] += q3 * a[l + 96];
+            }
+            for (int j = 0; j < 8; j++)
+                s += sc[j] * sub[j];
+        }
+        const float d = quant_f16_to_f32(w[i].d) * x[i].d;
+        acc += (double)d * s;
+    }
+    return acc;
+}
+
+float quant_vec_dot(uint32_t type, const void *w, const void *x, int64_t n)
+{
+    const struct quant_type_info *ti = row_check(type, w, n);
+    const int64_t nb = n / ti->block_size;
+    switch (type) {
+    case GGML_TYPE_Q8_0:
+        return (float)vec_dot_q8_0(nb, w, x);
+    case GGML_TYPE_Q4_0:
+        return (float)vec_dot_q4_0(nb, w, x);
+    case GGML_TYPE_Q4_K:
+        return (float)vec_dot_q4_K(nb, w, x);
+    case GGML_TYPE_Q5_K:
+        return (float)vec_dot_q5_K(nb, w, x);
+    case GGML_TYPE_Q6_K:
+        return (float)vec_dot_q6_K(nb, w, x);
+    default:
+        return quant_dot(type, w, x, n);
+    }
+}

@@ -251,4 +251,30 @@ void quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
 void quant_quantize_row_q8_K(const float *x, struct block_q8_K *y, int64_t n);
 void quant_quantize_row_q8_0_act(const float *x, struct block_q8_0 *y, int64_t n);
 
+/* ---- integer dot products: the specification of the SIMD kernels ---- */
+
+/* The format a weight type's activations are quantized to before its
+ * dot product, as ggml's CPU backend does: GGML_TYPE_Q8_K for Q4_K,
+ * Q5_K and Q6_K; GGML_TYPE_Q8_0 (quant_quantize_row_q8_0_act) for Q8_0
+ * and Q4_0; GGML_TYPE_F32 (plain floats) for F32, F16 and BF16. */
+uint32_t quant_act_type(uint32_t weight_type);
+
+/*
+ * Dot product of a weight row (n elements of type) with a row of
+ * activations in quant_act_type(type), with ggml's vec_dot_*_q8_* math:
+ *
+ *   Q8_0, Q4_0:  sum_b  (f16(w.d) * f16(x.d)) * sum_i qw_i * qx_i
+ *                (qw = q - 8 for Q4_0)
+ *   Q4_K, Q5_K:  sum_b  (f16(w.d) * x.d) * sum_j sc_j * sum_i q_i * qx_i
+ *                     - (f16(w.dmin) * x.d) * sum_j m_j * (bsums of j)
+ *   Q6_K:        sum_b  (f16(w.d) * x.d) * sum_j sc_j * sum_i (q_i - 32) * qx_i
+ *
+ * Each inner sum is an exact integer; the two scale products are float
+ * (as in ggml), the block terms are summed in double and the result is
+ * rounded to float once. SIMD kernels must reproduce the integers
+ * exactly; their float sums may differ in rounding only. The K-quant
+ * mins use the activation's bsums, as ggml's kernels do. For F32, F16
+ * and BF16 x is float and this is quant_dot. */
+float quant_vec_dot(uint32_t type, const void *w, const void *x, int64_t n);
+
 #endif

@@ -13,6 +13,17 @@
  *     equal wherever llama.cpp's top-1 margin >= 1.0, and >= 95% overall.
  * And greedy continuations (48 tokens) equal llama.cpp's up to the
  * first step whose reference margin is below 1.0 (all 48 for F32).
+ *
+ * Those are the checks of the generic kernel table, which computes with
+ * float activations (exact math). The SIMD tables quantize activations
+ * as ggml does (Q8_0 / Q8_K), which is llama.cpp's own numeric path, so
+ * on them the quantized models are held to the README's limits for that
+ * case instead: per-position max <= 0.15 sigma and mean <= 0.02 sigma
+ * against llama.cpp, with the same argmax and greedy rules; the
+ * exact-math comparison is only printed. F32 weights keep float
+ * activations on every table: 1e-3 against llama.cpp everywhere.
+ * tests/run.sh runs this binary once per kernel table the CPU supports
+ * (SMOL_KERNELS); a table the CPU lacks is skipped, loudly.
  */
 #include "testutil.h"
 #include "smol.h"
@@ -66,6 +77,15 @@ static float *load_logits(const char *file, size_t expect_floats)
     return (float *)(void *)p;
 }
 
+/* Limits of the SIMD (activation-quantizing) tables for quantized
+ * models, from the README: "expect per-position max <~ 0.15 sigma and
+ * mean <~ 0.02 sigma" when activations are quantized like ggml's. */
+#define QACT_SIGMA_MAX 0.15
+#define QACT_SIGMA_MEAN 0.02
+
+/* True while the model computes with the generic (exact-math) table. */
+static bool exact_path;
+
 static int argmax(const float *v, int n)
 {
     int b = 0;
@@ -84,11 +104,12 @@ static void check_exact(const char *model, const char *seq, const float *ours,
         const float *a = ours + (size_t)p * n_vocab, *b = ref + (size_t)p * n_vocab;
         for (int v = 0; v < n_vocab; v++)
             max = fmax(max, fabs((double)a[v] - b[v]));
-        if (argmax(a, n_vocab) != argmax(b, n_vocab))
+        if (exact_path && argmax(a, n_vocab) != argmax(b, n_vocab))
             fail_msg("%s %s: argmax differs from exact math at position %d", model, seq, p);
     }
-    printf("  %-12s %-6s vs exact math: max |diff| %.2e\n", model, seq, max);
-    if (max > 1e-3)
+    printf("  %-12s %-6s vs exact math: max |diff| %.2e%s\n", model, seq, max,
+           exact_path ? "" : " (quantized activations: not checked)");
+    if (exact_path && max > 1e-3)
         fail_msg("%s %s: max |diff| %.3g vs exact math exceeds 1e-3", model, seq, max);
 }
 
@@ -99,6 +120,9 @@ static void check_llama(const struct model_case *mc, const char *seq, const floa
 {
     double max = 0.0, sum = 0.0;
     int agree = 0;
+    /* quantized activations, like llama.cpp's: the tighter limits */
+    const double sigma_max = exact_path ? mc->sigma_max : QACT_SIGMA_MAX;
+    const double sigma_mean = exact_path ? mc->sigma_mean : QACT_SIGMA_MEAN;
     for (int p = 0; p < n_pos; p++) {
         const float *a = ours + (size_t)p * n_vocab, *b = ref + (size_t)p * n_vocab;
         double pmax = 0.0;
@@ -114,9 +138,9 @@ static void check_llama(const struct model_case *mc, const char *seq, const floa
         if (!same && (!mc->exact_bins || margin >= 1.0))
             fail_msg("%s %s: argmax differs from llama.cpp at position %d (margin %.2f)",
                      mc->name, seq, p, margin);
-        if (mc->exact_bins && pmax > mc->sigma_max * sigma)
+        if (mc->exact_bins && pmax > sigma_max * sigma)
             fail_msg("%s %s: position %d max |diff| %.3f exceeds %.2f sigma (%.3f)", mc->name,
-                     seq, p, pmax, mc->sigma_max, mc->sigma_max * sigma);
+                     seq, p, pmax, sigma_max, sigma_max * sigma);
     }
     const double mean = sum / ((double)n_pos * n_vocab);
     printf("  %-12s %-6s vs llama.cpp: max |diff| %.2e (%.3f sigma), mean %.2e (%.4f sigma), "
@@ -125,8 +149,8 @@ static void check_llama(const struct model_case *mc, const char *seq, const floa
         if (max > 1e-3)
             fail_msg("%s %s: max |diff| %.3g vs llama.cpp exceeds 1e-3", mc->name, seq, max);
     } else {
-        if (mean > mc->sigma_mean * sigma)
-            fail_msg("%s %s: mean |diff| %.3f exceeds %.2f sigma", mc->name, seq, mean, mc->sigma_mean);
+        if (mean > sigma_mean * sigma)
+            fail_msg("%s %s: mean |diff| %.3f exceeds %.2f sigma", mc->name, seq, mean, sigma_mean);
         if (agree * 100 < 95 * n_pos)
             fail_msg("%s %s: top-1 agreement %d/%d is below 95%%", mc->name, seq, agree, n_pos);
     }
@@ -237,8 +261,17 @@ static void test_model(void **state)
     snprintf(path, sizeof(path), "%s/%s.gguf", test_fixtures_dir(), mc->name);
     struct smol_err err = {0};
     struct smol_model *m = smol_model_open(path, NULL, &err);
+    if (!m && err.code == SMOL_EUNSUPPORTED && strstr(err.msg, "SMOL_KERNELS")) {
+        fprintf(stderr, "SKIPPED %s: %s\n", mc->name, err.msg);
+        cJSON_Delete(ref);
+        skip();
+    }
     if (!m)
         fail_msg("cannot open %s: %s", path, err.msg);
+    struct smol_model_info info;
+    smol_model_get_info(m, &info);
+    exact_path = !strcmp(info.kernels, "generic");
+    printf("  %s on the '%s' kernels, %d threads\n", mc->name, info.kernels, info.n_threads);
     check_teacher_forced(mc, m, ref);
     check_greedy(mc, m, ref);
     smol_model_close(m);

@@ -1,0 +1,443 @@
+/*
+ * kernels_avx2.c: the AVX2 + FMA + F16C kernel table (x86-64 only; the
+ * Makefile builds this file alone with -mavx2 -mfma -mf16c, and
+ * kernels.c runs it only after cpuid and xgetbv said yes).
+ *
+ * Strategy. Activations arrive quantized (Q8_0 blocks of 32 for Q8_0
+ * and Q4_0 weights, Q8_K blocks of 256 for the K-quants), so the inner
+ * loop is integer: each weight block is unpacked once into unsigned
+ * bytes (or |w| with the signs moved onto the activations, for the
+ * signed formats), then for each of up to 4 activation rows
+ *   maddubs  u8 x s8 -> pairs summed into s16 (never saturates: at most
+ *            63 * 128 * 2 = 16128 for our formats)
+ *   madd     s16 x per-sub-block scale (or x 1) -> s32
+ * and the block's s32 lanes are converted once and fma'd into 8 float
+ * lanes with the block's float scale. That is quant_vec_dot's math: the
+ * integers are exact, only the float summation order differs. Q4_K/Q5_K
+ * apply their mins through the activation's bsums; Q6_K takes its -32
+ * offset the same way (sum_j sc_j * 32 * bsums_j), which saves a
+ * maddubs per 32 elements.
+ *
+ * Each kernel body is written once for a constant nx (1..4), so every
+ * (row, token) pair goes through the same instruction sequence whatever
+ * the batch: results are bitwise independent of how work is split.
+ *
+ * F32/F16/BF16 weights keep float activations: 32 elements per step in
+ * four FMA accumulators.
+ */
+#if defined(__x86_64__)
+
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define AVX2_NX 4
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static inline float avx2_hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float avx2_hsum128(__m128 s)
+{
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float avx2_f16(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+static inline __m256i avx2_load(const void *p)
+{
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+/* Activation row t of a dot call. */
+static inline const void *avx2_row(const void *x, size_t stride, int t)
+{
+    return (const char *)x + (size_t)t * stride;
+}
+
+/* Calls body(..., nx) with nx a constant, so each body unrolls its token
+ * loop and keeps the accumulators in registers. */
+#define AVX2_BY_NX(body, ...)                  \
+    switch (nx) {                              \
+    case 1: body(__VA_ARGS__, 1); break;       \
+    case 2: body(__VA_ARGS__, 2); break;       \
+    case 3: body(__VA_ARGS__, 3); break;       \
+    default: body(__VA_ARGS__, 4); break;      \
+    }
+
+/* ------------------------------------------------------------------ */
+/* Float activations: F32, F16, BF16 weights                           */
+/* ------------------------------------------------------------------ */
+
+/* Eight weights as floats, and one for the scalar tail. */
+static inline __m256 avx2_w8_f32(const void *w, int64_t i)
+{
+    return _mm256_loadu_ps((const float *)w + i);
+}
+static inline float avx2_w1_f32(const void *w, int64_t i)
+{
+    return ((const float *)w)[i];
+}
+static inline __m256 avx2_w8_f16(const void *w, int64_t i)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+}
+static inline float avx2_w1_f16(const void *w, int64_t i)
+{
+    return avx2_f16(((const uint16_t *)w)[i]);
+}
+static inline __m256 avx2_w8_bf16(const void *w, int64_t i)
+{
+    const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+}
+static inline float avx2_w1_bf16(const void *w, int64_t i)
+{
+    const uint32_t u = (uint32_t)((const uint16_t *)w)[i] << 16;
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+/* One token: four accumulators over 32 elements, then 8 at a time, then
+ * the scalar tail. */
+#define AVX2_FLOAT_DOT(T)                                                                    \
+    static float avx2_dot1_##T(int64_t n, const void *w, const float *x)                    \
+    {                                                                                        \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                          \
+        int64_t i = 0;                                                                       \
+        for (; i + 32 <= n; i += 32) {                                                       \
+            a0 = _mm256_fmadd_ps(avx2_w8_##T(w, i), _mm256_loadu_ps(x + i), a0);             \
+            a1 = _mm256_fmadd_ps(avx2_w8_##T(w, i + 8), _mm256_loadu_ps(x + i + 8), a1);     \
+            a2 = _mm256_fmadd_ps(avx2_w8_##T(w, i + 16), _mm256_loadu_ps(x + i + 16), a2);   \
+            a3 = _mm256_fmadd_ps(avx2_w8_##T(w, i + 24), _mm256_loadu_ps(x + i + 24), a3);   \
+        }                                                                                    \
+        for (; i + 8 <= n; i += 8)                                                           \
+            a0 = _mm256_fmadd_ps(avx2_w8_##T(w, i), _mm256_loadu_ps(x + i), a0);             \
+        float s = avx2_hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));    \
+        for (; i < n; i++)                                                                   \
+            s += avx2_w1_##T(w, i) * x[i];                                                   \
+        return s;                                                                            \
+    }                                                                                        \
+    static void avx2_dotw_##T(int64_t n, const void *w, const void *x, size_t xs, int nx,    \
+                              float *out)                                                    \
+    {                                                                                        \
+        for (int t = 0; t < nx; t++)                                                         \
+            out[t] = avx2_dot1_##T(n, w, avx2_row(x, xs, t));                                \
+    }
+AVX2_FLOAT_DOT(f32)
+AVX2_FLOAT_DOT(f16)
+AVX2_FLOAT_DOT(bf16)
+#undef AVX2_FLOAT_DOT
+
+/* ------------------------------------------------------------------ */
+/* Q8_0 and Q4_0 weights x Q8_0 activations                            */
+/* ------------------------------------------------------------------ */
+
+/* sum over the block of w_i * x_i as 8 s32 lanes, with |w| unsigned and
+ * w's signs moved onto x (sign_epi8 zeroes x where w is 0, harmless). */
+static inline __m256 avx2_q8_block(__m256i aw, __m256i sw, __m256i qx)
+{
+    const __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(qx, sw));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+static inline __attribute__((always_inline)) void
+avx2_q8_0_body(int64_t nb, const struct block_q8_0 *w, const void *x, size_t xs, float *out,
+               const int nx)
+{
+    __m256 acc[AVX2_NX];
+    for (int t = 0; t < nx; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i qw = avx2_load(w[i].qs);
+        const __m256i aw = _mm256_sign_epi8(qw, qw);
+        const float dw = avx2_f16(w[i].d);
+        for (int t = 0; t < nx; t++) {
+            const struct block_q8_0 *xb = (const struct block_q8_0 *)avx2_row(x, xs, t) + i;
+            const __m256 d = _mm256_set1_ps(dw * avx2_f16(xb->d));
+            acc[t] = _mm256_fmadd_ps(d, avx2_q8_block(aw, qw, avx2_load(xb->qs)), acc[t]);
+        }
+    }
+    for (int t = 0; t < nx; t++)
+        out[t] = avx2_hsum(acc[t]);
+}
+
+static void avx2_dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, int nx, float *out)
+{
+    AVX2_BY_NX(avx2_q8_0_body, n / QK8_0, w, x, xs, out)
+}
+
+static inline __attribute__((always_inline)) void
+avx2_q4_0_body(int64_t nb, const struct block_q4_0 *w, const void *x, size_t xs, float *out,
+               const int nx)
+{
+    const __m128i m4 = _mm_set1_epi8(15);
+    __m256 acc[AVX2_NX];
+    for (int t = 0; t < nx; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        /* byte j: element j low, element j + 16 high; minus 8: -8..7 */
+        const __m128i v = _mm_loadu_si128((const __m128i *)w[i].qs);
+        const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4),
+                                           _mm_and_si128(v, m4));
+        const __m256i qw = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+        const __m256i aw = _mm256_sign_epi8(qw, qw);
+        const float dw = avx2_f16(w[i].d);
+        for (int t = 0; t < nx; t++) {
+            const struct block_q8_0 *xb = (const struct block_q8_0 *)avx2_row(x, xs, t) + i;
+            const __m256 d = _mm256_set1_ps(dw * avx2_f16(xb->d));
+            acc[t] = _mm256_fmadd_ps(d, avx2_q8_block(aw, qw, avx2_load(xb->qs)), acc[t]);
+        }
+    }
+    for (int t = 0; t < nx; t++)
+        out[t] = avx2_hsum(acc[t]);
+}
+
+static void avx2_dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, int nx, float *out)
+{
+    AVX2_BY_NX(avx2_q4_0_body, n / QK4_0, w, x, xs, out)
+}
+
+/* ------------------------------------------------------------------ */
+/* K-quant weights x Q8_K activations                                  */
+/* ------------------------------------------------------------------ */
+
+/* The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K
+ * block, unpacked from its 12 bytes (layout in quant.h) with 32-bit
+ * masks: ggml's trick, four words at once. */
+static inline void avx2_k4_scales(const uint8_t *packed, uint8_t out[16])
+{
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4); /* mins 4..7 */
+    const uint32_t mins_lo = u[1] & m6;                   /* mins 0..3 */
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);       /* scales 4..7 */
+    u[2] = mins_lo;
+    u[0] &= m6;                                           /* scales 0..3 */
+    memcpy(out, u, 16);
+}
+
+/* sum_j mins_j * (bsums[2j] + bsums[2j+1]) as 4 s32 lanes. */
+static inline __m128i avx2_k4_mins(__m128i mins16, const int16_t *bsums)
+{
+    const __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
+    const __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
+    return _mm_madd_epi16(mins16, _mm_hadd_epi16(b0, b1));
+}
+
+/* Shared by Q4_K and Q5_K once the 256 levels are unpacked: lo[g] holds
+ * sub-block 2g (elements 64g..64g+31), hi[g] sub-block 2g+1. */
+static inline __attribute__((always_inline)) void
+avx2_k4_tokens(const __m256i lo[4], const __m256i hi[4], const uint8_t sm[16], float dw,
+               float dminw, int64_t i, const void *x, size_t xs, __m256 *acc, __m128 *accm,
+               const int nx)
+{
+    const __m128i mins16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+    for (int t = 0; t < nx; t++) {
+        const struct block_q8_K *xb = (const struct block_q8_K *)avx2_row(x, xs, t) + i;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++) {
+            const __m256i p0 = _mm256_maddubs_epi16(lo[g], avx2_load(xb->qs + 64 * g));
+            const __m256i p1 = _mm256_maddubs_epi16(hi[g], avx2_load(xb->qs + 64 * g + 32));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sm[2 * g])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * g + 1])));
+        }
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(sumi), acc[t]);
+        const __m128 m = _mm_cvtepi32_ps(avx2_k4_mins(mins16, xb->bsums));
+        accm[t] = _mm_fmadd_ps(_mm_set1_ps(dminw * xb->d), m, accm[t]);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+avx2_q4_K_body(int64_t nb, const struct block_q4_K *w, const void *x, size_t xs, float *out,
+               const int nx)
+{
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc[AVX2_NX];
+    __m128 accm[AVX2_NX];
+    for (int t = 0; t < nx; t++) {
+        acc[t] = _mm256_setzero_ps();
+        accm[t] = _mm_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t sm[16];
+        avx2_k4_scales(w[i].scales, sm);
+        __m256i lo[4], hi[4];
+        for (int g = 0; g < 4; g++) {
+            const __m256i v = avx2_load(w[i].qs + 32 * g);
+            lo[g] = _mm256_and_si256(v, m4);
+            hi[g] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        avx2_k4_tokens(lo, hi, sm, avx2_f16(w[i].d), avx2_f16(w[i].dmin), i, x, xs, acc, accm,
+                       nx);
+    }
+    for (int t = 0; t < nx; t++)
+        out[t] = avx2_hsum(acc[t]) - avx2_hsum128(accm[t]);
+}
+
+static void avx2_dot_q4_K(int64_t n, const void *w, const void *x, size_t xs, int nx, float *out)
+{
+    AVX2_BY_NX(avx2_q4_K_body, n / QK_K, w, x, xs, out)
+}
+
+static inline __attribute__((always_inline)) void
+avx2_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t xs, float *out,
+               const int nx)
+{
+    const __m256i m4 = _mm256_set1_epi8(15), sixteen = _mm256_set1_epi8(16);
+    __m256 acc[AVX2_NX];
+    __m128 accm[AVX2_NX];
+    for (int t = 0; t < nx; t++) {
+        acc[t] = _mm256_setzero_ps();
+        accm[t] = _mm_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t sm[16];
+        avx2_k4_scales(w[i].scales, sm);
+        /* the fifth bit of element 32k + l is bit k of qh[l]: 16 where set */
+        const __m256i qh = avx2_load(w[i].qh);
+        __m256i lo[4], hi[4];
+        for (int g = 0; g < 4; g++) {
+            const __m256i v = avx2_load(w[i].qs + 32 * g);
+            const __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * g)));
+            const __m256i b1 = _mm256_set1_epi8((char)(2 << (2 * g)));
+            const __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b0), b0), sixteen);
+            const __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b1), b1), sixteen);
+            lo[g] = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
+            hi[g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
+        }
+        avx2_k4_tokens(lo, hi, sm, avx2_f16(w[i].d), avx2_f16(w[i].dmin), i, x, xs, acc, accm,
+                       nx);
+    }
+    for (int t = 0; t < nx; t++)
+        out[t] = avx2_hsum(acc[t]) - avx2_hsum128(accm[t]);
+}
+
+static void avx2_dot_q5_K(int64_t n, const void *w, const void *x, size_t xs, int nx, float *out)
+{
+    AVX2_BY_NX(avx2_q5_K_body, n / QK_K, w, x, xs, out)
+}
+
+/* Q6_K: q[h][k] holds elements 128h + 32k .. +31 as levels 0..63, whose
+ * two sub-blocks of 16 take scales 8h + 2k and 8h + 2k + 1. */
+static inline __attribute__((always_inline)) void
+avx2_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t xs, float *out,
+               const int nx)
+{
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc[AVX2_NX];
+    for (int t = 0; t < nx; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i q[8], sc[8];
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = avx2_load(w[i].ql + 64 * h), l1 = avx2_load(w[i].ql + 64 * h + 32);
+            const __m256i qh = avx2_load(w[i].qh + 32 * h);
+            /* the high two bits of level k sit at bits 2k, 2k+1 of qh: move them to 4, 5 */
+            q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+            q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                           _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+            q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                           _mm256_and_si256(qh, m30));
+            q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+        }
+        /* per 32 elements: scale j in s16 lanes 0..7, scale j+1 in 8..15 */
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)w[i].scales);
+        for (int j = 0; j < 8; j++) {
+            const __m128i idx = _mm_set_epi8(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
+                                             2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j,
+                                             2 * j, 2 * j, 2 * j, 2 * j, 2 * j);
+            sc[j] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, idx));
+        }
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        const float dw = avx2_f16(w[i].d);
+        for (int t = 0; t < nx; t++) {
+            const struct block_q8_K *xb = (const struct block_q8_K *)avx2_row(x, xs, t) + i;
+            __m256i sumi = _mm256_setzero_si256();
+            for (int j = 0; j < 8; j++) {
+                const __m256i p = _mm256_maddubs_epi16(q[j], avx2_load(xb->qs + 32 * j));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sc[j]));
+            }
+            /* the -32 offset: sum_j sc_j * 32 * bsums_j */
+            const __m256i off = _mm256_madd_epi16(sc16, avx2_load(xb->bsums));
+            sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(sumi), acc[t]);
+        }
+    }
+    for (int t = 0; t < nx; t++)
+        out[t] = avx2_hsum(acc[t]);
+}
+
+static void avx2_dot_q6_K(int64_t n, const void *w, const void *x, size_t xs, int nx, float *out)
+{
+    AVX2_BY_NX(avx2_q6_K_body, n / QK_K, w, x, xs, out)
+}
+
+/* ------------------------------------------------------------------ */
+/* Attention                                                           */
+/* ------------------------------------------------------------------ */
+
+static float avx2_dot_f32(const float *a, const float *b, int n)
+{
+    return avx2_dot1_f32(n, a, b);
+}
+
+static void avx2_axpy_f32(float *y, const float *x, float a, int n)
+{
+    const __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* ------------------------------------------------------------------ */
+/* The table                                                           */
+/* ------------------------------------------------------------------ */
+
+const struct kernels kernels_avx2 = {
+    .name = "avx2",
+    .nx = AVX2_NX,
+    .act_type = {
+        [GGML_TYPE_Q8_0] = GGML_TYPE_Q8_0,
+        [GGML_TYPE_Q4_0] = GGML_TYPE_Q8_0,
+        [GGML_TYPE_Q4_K] = GGML_TYPE_Q8_K,
+        [GGML_TYPE_Q5_K] = GGML_TYPE_Q8_K,
+        [GGML_TYPE_Q6_K] = GGML_TYPE_Q8_K,
+    },
+    .dot = {
+        [GGML_TYPE_F32] = avx2_dotw_f32,
+        [GGML_TYPE_F16] = avx2_dotw_f16,
+        [GGML_TYPE_BF16] = avx2_dotw_bf16,
+        [GGML_TYPE_Q8_0] = avx2_dot_q8_0,
+        [GGML_TYPE_Q4_0] = avx2_dot_q4_0,
+        [GGML_TYPE_Q4_K] = avx2_dot_q4_K,
+        [GGML_TYPE_Q5_K] = avx2_dot_q5_K,
+        [GGML_TYPE_Q6_K] = avx2_dot_q6_K,
+    },
+    .quantize_q8_0 = quant_quantize_row_q8_0_act,
+    .quantize_q8_K = quant_quantize_row_q8_K,
+    .dot_f32 = avx2_dot_f32,
+    .axpy_f32 = avx2_axpy_f32,
+};
+
+#endif /* __x86_64__ */

@@ -1,0 +1,450 @@
+/*
+ * kernels_avx512.c: the AVX-512 kernel table (F, BW, VL, DQ and VNNI;
+ * x86-64 only; built alone with its -m flags and run only after
+ * kernels.c checked cpuid and xgetbv). CPUs with AVX-512 but without
+ * VNNI (Skylake-SP) get the AVX2 table instead.
+ *
+ * Strategy: as kernels_avx2.c (integer dot products over activations
+ * quantized once per row, quant_vec_dot's integers exactly, float
+ * scales per block), twice as wide, with VNNI fusing the two integer
+ * steps:
+ *   maddubs  u8 weight levels x s8 activations -> s16 pairs
+ *   dpwssd   s16 x per-sub-block scales, added into s32 lanes
+ * Each 512-bit register holds 64 consecutive elements of a K-quant
+ * block, arranged from the packed nibbles once per block, so the
+ * activation side is four plain 64-byte loads per block and token.
+ * Q4_K/Q5_K apply their mins and Q6_K its -32 offset through the
+ * activation's bsums. Q8_0/Q4_0 blocks (32 elements) use 256-bit VNNI
+ * dpbusd with |w| and w's signs moved onto x.
+ *
+ * Every body is instantiated per constant nx (1..4): each (row, token)
+ * pair runs the same instruction sequence whatever the batch.
+ */
+#if defined(__x86_64__)
+
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define AVX512_NX 4
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static inline float avx512_f16(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+static inline __m512i avx512_load(const void *p)
+{
+    return _mm512_loadu_si512(p);
+}
+
+static inline __m256i avx512_load256(const void *p)
+{
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+static inline float avx512_hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline const void *avx512_row(const void *x, size_t stride, int t)
+{
+    return (const char *)x + (size_t)t * stride;
+}
+
+#define AVX512_BY_NX(body, ...)                \
+    switch (nx) {                              \
+    case 1: body(__VA_ARGS__, 1); break;       \
+    case 2: body(__VA_ARGS__, 2); break;       \
+    case 3: body(__VA_ARGS__, 3); break;       \
+    default: body(__VA_ARGS__, 4); break;      \
+    }
+
+/* ------------------------------------------------------------------ */
+/* Float activations: F32, F16, BF16 weights                           */
+/* ------------------------------------------------------------------ */
+
+/* Sixteen weights as floats; the masked form reads only the lanes set. */
+static inline __m512 avx512_w16_f32(const void *w, int64_t i, __mmask16 k)
+{
+    return _mm512_maskz_loadu_ps(k, (const float *)w + i);
+}
+static inline __m512 avx512_w16_f16(const void *w, int64_t i, __mmask16 k)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, (const uint16_t *)w + i));
+}
+static inline __m512 avx512_w16_bf16(const void *w, int64_t i, __mmask16 k)
+{
+    const __m512i h = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, (const uint16_t *)w + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16));
+}
+
+/* One token: four accumulators over 64 elements, then 16 at a time,
+ * then one masked step for the tail. */
+#define AVX512_FLOAT_DOT(T)                                                                     \
+    static float avx512_dot1_##T(int64_t n, const void *w, const float *x)                     \
+    {                                                                                           \
+        const __mmask16 all = 0xffff;                                                           \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                             \
+        int64_t i = 0;                                                                          \
+        for (; i + 64 <= n; i += 64) {                                                          \
+            a0 = _mm512_fmadd_ps(avx512_w16_##T(w, i, all), _mm512_loadu_ps(x + i), a0);        \
+            a1 = _mm512_fmadd_ps(avx512_w16_##T(w, i + 16, all), _mm512_loadu_ps(x + i + 16), a1); \
+            a2 = _mm512_fmadd_ps(avx512_w16_##T(w, i + 32, all), _mm512_loadu_ps(x + i + 32), a2); \
+            a3 = _mm512_fmadd_ps(avx512_w16_##T(w, i + 48, all), _mm512_loadu_ps(x + i + 48), a3); \
+        }                                                                                       \
+        for (; i + 16 <= n; i += 16)                                                            \
+            a0 = _mm512_fmadd_ps(avx512_w16_##T(w, i, all), _mm512_loadu_ps(x + i), a0);        \
+        if (i < n) {                                                                            \
+            const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);                               \
+            a1 = _mm512_fmadd_ps(avx512_w16_##T(w, i, k), _mm512_maskz_loadu_ps(k, x + i), a1); \
+        }                                                                                       \
+        return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
+    }                                                                                           \
+    static void avx512_dotw_##T(int64_t n, const void *w, const void *x, size_t xs, int nx,    \
+                                float *out)                                                     \
+    {                                                                                           \
+        for (int t = 0; t < nx; t++)                                                            \
+            out[t] = avx512_dot1_##T(n, w, avx512_row(x, xs, t));                               \
+    }
+AVX512_FLOAT_DOT(f32)
+AVX512_FLOAT_DOT(f16)
+AVX512_FLOAT_DOT(bf16)
+#undef AVX512_FLOAT_DOT
+
+/* ------------------------------------------------------------------ */
+/* Q8_0 and Q4_0 weights x Q8_0 activations                            */
+/* ------------------------------------------------------------------ */
+
+/* A block's sum of w_i * x_i in 8 s32 lanes, as float: |w| unsigned
+ * times x with w's signs. */
+static inline __m256 avx512_q8_block(__m256i aw, __m256i sw, __m256i qx)
+{
+    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, _mm256_sign_epi8(qx, sw));
+    return _mm256_cvtepi32_ps(p);
+}
+
+static inline __attribute__((always_inline)) void
+avx512_q8_0_body(int64_t nb, const struct block_q8_0 *w, const void *x, size_t xs, float *out,
+                 const int nx)
+{
+    __m256 acc[AVX512_NX];
+    for (int t = 0; t < nx; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i qw = avx512_load256(w[i].qs);
+        const __m256i aw = _mm256_sign_epi8(qw, qw);
+        const float dw = avx512_f16(w[i].d);
+        for (int t = 0; t < nx; t++) {
+            const struct block_q8_0 *xb = (const struct block_q8_0 *)avx512_row(x, xs, t) + i;
+            const __m256 d = _mm256_set1_ps(dw * avx512_f16(xb->d));
+            acc[t] = _mm256_fmadd_ps(d, avx512_q8_block(aw, qw, avx512_load256(xb->qs)), acc[t]);
+        }
+    }
+    for (int t = 0; t < nx; t++)
+        out[t] = avx512_hsum256(acc[t]);
+}
+
+static void avx512_dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, int nx,
+                            float *out)
+{
+    AVX512_BY_NX(avx512_q8_0_body, n / QK8_0, w, x, xs, out)
+}
+
+static inline __attribute__((always_inline)) void
+avx512_q4_0_body(int64_t nb, const struct block_q4_0 *w, const void *x, size_t xs, float *out,
+                 const int nx)
+{
+    const __m128i m4 = _mm_set1_epi8(15);
+    __m256 acc[AVX512_NX];
+    for (int t = 0; t < nx; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        /* byte j: element j low, element j + 16 high; minus 8: -8..7 */
+        const __m128i v = _mm_loadu_si128((const __m128i *)w[i].qs);
+        const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4),
+                                           _mm_and_si128(v, m4));
+        const __m256i qw = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+        const __m256i aw = _mm256_sign_epi8(qw, qw);
+        const float dw = avx512_f16(w[i].d);
+        for (int t = 0; t < nx; t++) {
+            const struct block_q8_0 *xb = (const struct block_q8_0 *)avx512_row(x, xs, t) + i;
+            const __m256 d = _mm256_set1_ps(dw * avx512_f16(xb->d));
+            acc[t] = _mm256_fmadd_ps(d, avx512_q8_block(aw, qw, avx512_load256(xb->qs)), acc[t]);
+        }
+    }
+    for (int t = 0; t < nx; t++)
+        out[t] = avx512_hsum256(acc[t]);
+}
+
+static void avx512_dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, int nx,
+                            float *out)
+{
+    AVX512_BY_NX(avx512_q4_0_body, n / QK4_0, w, x, xs, out)
+}
+
+/* ------------------------------------------------------------------ */
+/* K-quant weights x Q8_K activations                                  */
+/* ------------------------------------------------------------------ */
+
+/* The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K
+ * block from its 12 packed bytes (see kernels_avx2.c). */
+static inline void avx512_k4_scales(const uint8_t *packed, uint8_t out[16])
+{
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+    const uint32_t mins_lo = u[1] & m6;
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+    u[2] = mins_lo;
+    u[0] &= m6;
+    memcpy(out, u, 16);
+}
+
+/* s16 lane pattern: index a in lanes 0..15, b in 16..31. */
+static inline __m512i avx512_idx_pair(int a, int b)
+{
+    return _mm512_mask_set1_epi16(_mm512_set1_epi16((short)a), 0xffff0000u, (short)b);
+}
+
+/* Unpacked Q4_K/Q5_K block: wv[g] = elements 64g .. 64g+63 as levels,
+ * sc[g] their two sub-block scales as s16 (lanes 0..15, 16..31), minsx
+ * the mins doubled up to line up with the 16 bsums. */
+struct avx512_k4 {
+    __m512i wv[4];
+    __m512i sc[4];
+    __m256i minsx;
+    float d, dmin;
+};
+
+/* Levels of a Q4_K/Q5_K block's nibbles, in element order: a 64-byte
+ * load holds groups g and g+1 as [lo g | lo g+1] and [hi g | hi g+1];
+ * regrouping 128-bit lanes gives [lo g | hi g] and [lo g+1 | hi g+1]. */
+static inline void avx512_k4_unpack(const uint8_t *qs, uint8_t const sm[16], float d, float dmin,
+                                    struct avx512_k4 *k)
+{
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int h = 0; h < 2; h++) {
+        const __m512i v = avx512_load(qs + 64 * h);
+        const __m512i lo = _mm512_and_si512(v, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        k->wv[2 * h] = _mm512_shuffle_i64x2(lo, hi, 0x44);     /* lanes lo.0 lo.1 hi.0 hi.1 */
+        k->wv[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, 0xee); /* lanes lo.2 lo.3 hi.2 hi.3 */
+    }
+    const __m512i s16 =
+        _mm512_cvtepu8_epi16(_mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)sm)));
+    for (int g = 0; g < 4; g++)
+        k->sc[g] = _mm512_permutexvar_epi16(avx512_idx_pair(2 * g, 2 * g + 1), s16);
+    const __m128i m8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
+    k->minsx = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+    k->d = d;
+    k->dmin = dmin;
+}
+
+static inline __attribute__((always_inline)) void
+avx512_k4_tokens(const struct avx512_k4 *k, int64_t i, const void *x, size_t xs, __m512 *acc,
+                 __m256 *accm, const int nx)
+{
+    for (int t = 0; t < nx; t++) {
+        const struct block_q8_K *xb = (const struct block_q8_K *)avx512_row(x, xs, t) + i;
+        __m512i sumi = _mm512_setzero_si512();
+        for (int g = 0; g < 4; g++) {
+            const __m512i p = _mm512_maddubs_epi16(k->wv[g], avx512_load(xb->qs + 64 * g));
+            sumi = _mm512_dpwssd_epi32(sumi, p, k->sc[g]);
+        }
+        acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(k->d * xb->d), _mm512_cvtepi32_ps(sumi), acc[t]);
+        const __m256i m = _mm256_madd_epi16(k->minsx, avx512_load256(xb->bsums));
+        accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(k->dmin * xb->d), _mm256_cvtepi32_ps(m), accm[t]);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+avx512_q4_K_body(int64_t nb, const struct block_q4_K *w, const void *x, size_t xs, float *out,
+                 const int nx)
+{
+    __m512 acc[AVX512_NX];
+    __m256 accm[AVX512_NX];
+    for (int t = 0; t < nx; t++) {
+        acc[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t sm[16];
+        avx512_k4_scales(w[i].scales, sm);
+        struct avx512_k4 k;
+        avx512_k4_unpack(w[i].qs, sm, avx512_f16(w[i].d), avx512_f16(w[i].dmin), &k);
+        avx512_k4_tokens(&k, i, x, xs, acc, accm, nx);
+    }
+    for (int t = 0; t < nx; t++)
+        out[t] = _mm512_reduce_add_ps(acc[t]) - avx512_hsum256(accm[t]);
+}
+
+static void avx512_dot_q4_K(int64_t n, const void *w, const void *x, size_t xs, int nx,
+                            float *out)
+{
+    AVX512_BY_NX(avx512_q4_K_body, n / QK_K, w, x, xs, out)
+}
+
+static inline __attribute__((always_inline)) void
+avx512_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t xs, float *out,
+                 const int nx)
+{
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    __m512 acc[AVX512_NX];
+    __m256 accm[AVX512_NX];
+    for (int t = 0; t < nx; t++) {
+        acc[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t sm[16];
+        avx512_k4_scales(w[i].scales, sm);
+        struct avx512_k4 k;
+        avx512_k4_unpack(w[i].qs, sm, avx512_f16(w[i].d), avx512_f16(w[i].dmin), &k);
+        /* wv[g] lanes 0..31 are sub-block 2g (fifth bit: bit 2g of
+         * qh[l]), lanes 32..63 sub-block 2g+1 (bit 2g+1) */
+        const __m512i qh2 = _mm512_broadcast_i64x4(avx512_load256(w[i].qh));
+        for (int g = 0; g < 4; g++) {
+            const __m512i sel = _mm512_mask_set1_epi8(_mm512_set1_epi8((char)(1 << (2 * g))),
+                                                      0xffffffff00000000ull, (char)(2 << (2 * g)));
+            const __mmask64 hb = _mm512_test_epi8_mask(qh2, sel);
+            k.wv[g] = _mm512_mask_add_epi8(k.wv[g], hb, k.wv[g], sixteen);
+        }
+        avx512_k4_tokens(&k, i, x, xs, acc, accm, nx);
+    }
+    for (int t = 0; t < nx; t++)
+        out[t] = _mm512_reduce_add_ps(acc[t]) - avx512_hsum256(accm[t]);
+}
+
+static void avx512_dot_q5_K(int64_t n, const void *w, const void *x, size_t xs, int nx,
+                            float *out)
+{
+    AVX512_BY_NX(avx512_q5_K_body, n / QK_K, w, x, xs, out)
+}
+
+/* Q6_K: per half h, the 64 bytes of ql give [k0 | k1] in their low
+ * nibbles and [k2 | k3] in their high ones (k = which 32 of the half);
+ * qh's bit pairs 2k, 2k+1 are the high two bits. [qh | qh >> 2] lines
+ * bit pairs 0 and 1 up with [k0 | k1], and pairs 2 and 3 (bits 4-5 of
+ * each byte) with [k2 | k3]. wv[z] = elements 64z .. 64z+63; its four
+ * sub-blocks of 16 take scales 4z .. 4z+3. */
+static inline __attribute__((always_inline)) void
+avx512_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t xs, float *out,
+                 const int nx)
+{
+    const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3), m30 = _mm512_set1_epi8(0x30);
+    __m512i idx[4];
+    for (int z = 0; z < 4; z++) {
+        /* s16 lanes 8s .. 8s+7 take scale 4z + s */
+        __m512i v = _mm512_set1_epi16((short)(4 * z));
+        v = _mm512_mask_set1_epi16(v, 0x0000ff00u, (short)(4 * z + 1));
+        v = _mm512_mask_set1_epi16(v, 0x00ff0000u, (short)(4 * z + 2));
+        idx[z] = _mm512_mask_set1_epi16(v, 0xff000000u, (short)(4 * z + 3));
+    }
+    __m512 acc[AVX512_NX];
+    for (int t = 0; t < nx; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m512i wv[4], sc[4];
+        for (int h = 0; h < 2; h++) {
+            const __m512i ql = avx512_load(w[i].ql + 64 * h);
+            const __m256i qh = avx512_load256(w[i].qh + 32 * h);
+            const __m512i qhx = _mm512_inserti64x4(_mm512_castsi256_si512(qh),
+                                                   _mm256_srli_epi16(qh, 2), 1);
+            wv[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4),
+                                        _mm512_slli_epi16(_mm512_and_si512(qhx, m3), 4));
+            wv[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                            _mm512_and_si512(qhx, m30));
+        }
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales));
+        const __m512i sc16z = _mm512_zextsi256_si512(sc16);
+        for (int z = 0; z < 4; z++)
+            sc[z] = _mm512_permutexvar_epi16(idx[z], sc16z);
+        const float dw = avx512_f16(w[i].d);
+        for (int t = 0; t < nx; t++) {
+            const struct block_q8_K *xb = (const struct block_q8_K *)avx512_row(x, xs, t) + i;
+            __m512i sumi = _mm512_setzero_si512();
+            for (int z = 0; z < 4; z++) {
+                const __m512i p = _mm512_maddubs_epi16(wv[z], avx512_load(xb->qs + 64 * z));
+                sumi = _mm512_dpwssd_epi32(sumi, p, sc[z]);
+            }
+            /* the -32 offset: sum_j sc_j * 32 * bsums_j */
+            const __m256i off = _mm256_madd_epi16(sc16, avx512_load256(xb->bsums));
+            sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(off, 5)));
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * xb->d), _mm512_cvtepi32_ps(sumi), acc[t]);
+        }
+    }
+    for (int t = 0; t < nx; t++)
+        out[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
+static void avx512_dot_q6_K(int64_t n, const void *w, const void *x, size_t xs, int nx,
+                            float *out)
+{
+    AVX512_BY_NX(avx512_q6_K_body, n / QK_K, w, x, xs, out)
+}
+
+/* ------------------------------------------------------------------ */
+/* Attention                                                           */
+/* ------------------------------------------------------------------ */
+
+static float avx512_dot_f32(const float *a, const float *b, int n)
+{
+    return avx512_dot1_f32(n, a, b);
+}
+
+static void avx512_axpy_f32(float *y, const float *x, float a, int n)
+{
+    const __m512 va = _mm512_set1_ps(a);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, k,
+                              _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(k, x + i),
+                                              _mm512_maskz_loadu_ps(k, y + i)));
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The table                                                           */
+/* ------------------------------------------------------------------ */
+
+const struct kernels kernels_avx512 = {
+    .name = "avx512",
+    .nx = AVX512_NX,
+    .act_type = {
+        [GGML_TYPE_Q8_0] = GGML_TYPE_Q8_0,
+        [GGML_TYPE_Q4_0] = GGML_TYPE_Q8_0,
+        [GGML_TYPE_Q4_K] = GGML_TYPE_Q8_K,
+        [GGML_TYPE_Q5_K] = GGML_TYPE_Q8_K,
+        [GGML_TYPE_Q6_K] = GGML_TYPE_Q8_K,
+    },
+    .dot = {
+        [GGML_TYPE_F32] = avx512_dotw_f32,
+        [GGML_TYPE_F16] = avx512_dotw_f16,
+        [GGML_TYPE_BF16] = avx512_dotw_bf16,
+        [GGML_TYPE_Q8_0] = avx512_dot_q8_0,
+        [GGML_TYPE_Q4_0] = avx512_dot_q4_0,
+        [GGML_TYPE_Q4_K] = avx512_dot_q4_K,
+        [GGML_TYPE_Q5_K] = avx512_dot_q5_K,
+        [GGML_TYPE_Q6_K] = avx512_dot_q6_K,
+    },
+    .quantize_q8_0 = quant_quantize_row_q8_0_act,
+    .quantize_q8_K = quant_quantize_row_q8_K,
+    .dot_f32 = avx512_dot_f32,
+    .axpy_f32 = avx512_axpy_f32,
+};
+
+#endif /* __x86_64__ */
