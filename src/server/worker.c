@@ -272,12 +272,16 @@ static int worker_common_prefix(const struct smol_seq *s, const int32_t *t, int 
     return i;
 }
 
-/* The slot for j: its conversation's, else the best prefix match, else
- * a fresh one, else the least recently used. Worker thread only. */
+/* The slot for j: its conversation's (the key), else one whose cache the
+ * prompt continues (the prompt shares at least half of what the slot
+ * holds: a next turn, an edit, a regeneration of a short answer), else a
+ * fresh one, else the one sharing the longest prefix (a common system
+ * prompt still saves its evaluation), least recently used on ties.
+ * Worker thread only. */
 static struct worker_slot *worker_pick_slot(struct worker *w, const struct worker_job *j)
 {
-    struct worker_slot *best = NULL, *fresh = NULL, *lru = NULL;
-    int best_lcp = 0;
+    struct worker_slot *cont = NULL, *fresh = NULL, *evict = NULL;
+    int cont_lcp = 0, evict_lcp = -1;
     for (int i = 0; i < w->o.n_slots; i++) {
         struct worker_slot *s = &w->slots[i];
         if (!s->seq) {
@@ -288,16 +292,16 @@ static struct worker_slot *worker_pick_slot(struct worker *w, const struct worke
         if (j->conv_key && s->key && !strcmp(s->key, j->conv_key))
             return s;
         int lcp = worker_common_prefix(s->seq, j->tokens, j->n_tokens);
-        /* "the same conversation": the prompt continues most of what
-         * the slot holds; a shared system prompt alone does not count */
-        if (lcp > best_lcp && 2 * lcp >= smol_seq_len(s->seq)) {
-            best_lcp = lcp;
-            best = s;
+        if (lcp > cont_lcp && 2 * lcp >= smol_seq_len(s->seq)) {
+            cont_lcp = lcp;
+            cont = s;
         }
-        if (!lru || s->last_used < lru->last_used)
-            lru = s;
+        if (lcp > evict_lcp || (lcp == evict_lcp && s->last_used < evict->last_used)) {
+            evict_lcp = lcp;
+            evict = s;
+        }
     }
-    return best ? best : fresh ? fresh : lru;
+    return cont ? cont : fresh ? fresh : evict;
 }
 
 /* ---- generation ---- */

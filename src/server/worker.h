@@ -11,11 +11,12 @@
  * The worker owns the sequences (struct smol_seq, each with its KV
  * cache): up to n_slots of them, allocated on first use. A job goes to
  * the slot holding its conversation key if it has one, else to the slot
- * whose cached tokens share the longest prefix with its prompt (when
- * that covers at least half of what the slot holds), else to a fresh
- * slot, else to the least recently used one. smol_seq_sync then
- * evaluates only the tokens past the common prefix: that count of
- * reused tokens is the job's n_cached.
+ * whose cached tokens share the longest prefix with its prompt when that
+ * covers at least half of what the slot holds (the same conversation),
+ * else to a fresh slot, else to the slot sharing the longest prefix
+ * (least recently used on ties). smol_seq_sync then evaluates only the
+ * tokens past the common prefix: that count of reused tokens is the
+ * job's n_cached.
  *
  * Cancellation: worker_job_cancel sets an atomic flag that the
  * generation checks at every token (and between prompt chunks of

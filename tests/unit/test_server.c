@@ -490,6 +490,53 @@ static void test_worker_raw_stop_and_chat_split(void **state)
     free(ids);
 }
 
+/* Slots: a keyed conversation finds its own cache; a prompt that shares
+ * only a small part of a long cache gets a fresh slot instead of
+ * evicting it. */
+static void test_worker_slots(void **state)
+{
+    (void)state;
+    TEST_NEED_FIXTURES();
+    int32_t *ids;
+    int n;
+    struct smol_model *m = open_scripted("scripted-long", &ids, &n);
+    struct worker_opts wo = {.n_ctx = 4096, .n_slots = 2, .max_queue = 4, .max_per_client = 4};
+    struct smol_err err = {0};
+    struct worker *w = worker_new(m, &wo, &err);
+    static struct rec r;
+    memset(&r, 0, sizeof(r));
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
+    struct job_user u[4] = {{&r, 0}, {&r, 1}, {&r, 2}, {&r, 3}};
+    struct worker_job_desc d = {.tokens = ids, .n_tokens = n, .client = "x", .conv_key = "k1"};
+    smol_sampling_default(&d.gen.sampling);
+    d.gen.max_tokens = 2 * n; /* the cache ends up mostly answer */
+    worker_job_unref(worker_submit(w, &d, &rec_ops, &u[0], &err));
+    rec_wait(&r, 1);
+    d.gen.max_tokens = 3;
+    d.conv_key = "k2"; /* the same prompt, another conversation */
+    worker_job_unref(worker_submit(w, &d, &rec_ops, &u[1], &err));
+    rec_wait(&r, 2);
+    d.conv_key = "k1";
+    worker_job_unref(worker_submit(w, &d, &rec_ops, &u[2], &err));
+    rec_wait(&r, 3);
+    d.conv_key = NULL; /* no key: the prefix decides, and k2's slot is short */
+    worker_job_unref(worker_submit(w, &d, &rec_ops, &u[3], &err));
+    rec_wait(&r, 4);
+    assert_int_equal(r.res[0].n_cached, 0);
+    assert_int_equal(r.res[0].n_gen, 2 * n);
+    assert_int_equal(r.res[1].n_cached, 0);     /* a fresh slot */
+    assert_int_equal(r.res[2].n_cached, n - 1); /* k1's own slot */
+    assert_int_equal(r.res[3].n_cached, n - 1);
+    struct worker_stats st;
+    worker_get_stats(w, &st);
+    assert_int_equal(st.n_slots_used, 2);
+    assert_int_equal(st.cached_tokens, 2 * (uint64_t)(n - 1));
+    worker_free(w);
+    smol_model_close(m);
+    free(ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_sse_backpressure),
         cmocka_unit_test(test_worker_fair_queue_and_cancel),
         cmocka_unit_test(test_worker_raw_stop_and_chat_split),
+        cmocka_unit_test(test_worker_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
