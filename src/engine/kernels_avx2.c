@@ -34,6 +34,11 @@
 
 #define AVX2_NX 4
 
+/* The token, group and sub-block loops below have constant trip counts
+ * and must be unrolled so the accumulators live in registers: GCC at -O2
+ * keeps them as loops over arrays on the stack otherwise. */
+#define AVX2_UNROLL _Pragma("GCC unroll 8")
+
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
@@ -161,18 +166,21 @@ avx2_q8_0_body(int64_t nb, const struct block_q8_0 *w, const void *x, size_t xs,
                const int nx)
 {
     __m256 acc[AVX2_NX];
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const __m256i qw = avx2_load(w[i].qs);
         const __m256i aw = _mm256_sign_epi8(qw, qw);
         const float dw = avx2_f16(w[i].d);
+        AVX2_UNROLL
         for (int t = 0; t < nx; t++) {
             const struct block_q8_0 *xb = (const struct block_q8_0 *)avx2_row(x, xs, t) + i;
             const __m256 d = _mm256_set1_ps(dw * avx2_f16(xb->d));
             acc[t] = _mm256_fmadd_ps(d, avx2_q8_block(aw, qw, avx2_load(xb->qs)), acc[t]);
         }
     }
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = avx2_hsum(acc[t]);
 }
@@ -188,6 +196,7 @@ avx2_q4_0_body(int64_t nb, const struct block_q4_0 *w, const void *x, size_t xs,
 {
     const __m128i m4 = _mm_set1_epi8(15);
     __m256 acc[AVX2_NX];
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
@@ -198,12 +207,14 @@ avx2_q4_0_body(int64_t nb, const struct block_q4_0 *w, const void *x, size_t xs,
         const __m256i qw = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
         const __m256i aw = _mm256_sign_epi8(qw, qw);
         const float dw = avx2_f16(w[i].d);
+        AVX2_UNROLL
         for (int t = 0; t < nx; t++) {
             const struct block_q8_0 *xb = (const struct block_q8_0 *)avx2_row(x, xs, t) + i;
             const __m256 d = _mm256_set1_ps(dw * avx2_f16(xb->d));
             acc[t] = _mm256_fmadd_ps(d, avx2_q8_block(aw, qw, avx2_load(xb->qs)), acc[t]);
         }
     }
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = avx2_hsum(acc[t]);
 }
@@ -249,9 +260,11 @@ avx2_k4_tokens(const __m256i lo[4], const __m256i hi[4], const uint8_t sm[16], f
                const int nx)
 {
     const __m128i mins16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++) {
         const struct block_q8_K *xb = (const struct block_q8_K *)avx2_row(x, xs, t) + i;
         __m256i sumi = _mm256_setzero_si256();
+        AVX2_UNROLL
         for (int g = 0; g < 4; g++) {
             const __m256i p0 = _mm256_maddubs_epi16(lo[g], avx2_load(xb->qs + 64 * g));
             const __m256i p1 = _mm256_maddubs_epi16(hi[g], avx2_load(xb->qs + 64 * g + 32));
@@ -271,6 +284,7 @@ avx2_q4_K_body(int64_t nb, const struct block_q4_K *w, const void *x, size_t xs,
     const __m256i m4 = _mm256_set1_epi8(15);
     __m256 acc[AVX2_NX];
     __m128 accm[AVX2_NX];
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++) {
         acc[t] = _mm256_setzero_ps();
         accm[t] = _mm_setzero_ps();
@@ -279,6 +293,7 @@ avx2_q4_K_body(int64_t nb, const struct block_q4_K *w, const void *x, size_t xs,
         uint8_t sm[16];
         avx2_k4_scales(w[i].scales, sm);
         __m256i lo[4], hi[4];
+        AVX2_UNROLL
         for (int g = 0; g < 4; g++) {
             const __m256i v = avx2_load(w[i].qs + 32 * g);
             lo[g] = _mm256_and_si256(v, m4);
@@ -287,6 +302,7 @@ avx2_q4_K_body(int64_t nb, const struct block_q4_K *w, const void *x, size_t xs,
         avx2_k4_tokens(lo, hi, sm, avx2_f16(w[i].d), avx2_f16(w[i].dmin), i, x, xs, acc, accm,
                        nx);
     }
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = avx2_hsum(acc[t]) - avx2_hsum128(accm[t]);
 }
@@ -303,6 +319,7 @@ avx2_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t xs,
     const __m256i m4 = _mm256_set1_epi8(15), sixteen = _mm256_set1_epi8(16);
     __m256 acc[AVX2_NX];
     __m128 accm[AVX2_NX];
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++) {
         acc[t] = _mm256_setzero_ps();
         accm[t] = _mm_setzero_ps();
@@ -313,6 +330,7 @@ avx2_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t xs,
         /* the fifth bit of element 32k + l is bit k of qh[l]: 16 where set */
         const __m256i qh = avx2_load(w[i].qh);
         __m256i lo[4], hi[4];
+        AVX2_UNROLL
         for (int g = 0; g < 4; g++) {
             const __m256i v = avx2_load(w[i].qs + 32 * g);
             const __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * g)));
@@ -325,6 +343,7 @@ avx2_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t xs,
         avx2_k4_tokens(lo, hi, sm, avx2_f16(w[i].d), avx2_f16(w[i].dmin), i, x, xs, acc, accm,
                        nx);
     }
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = avx2_hsum(acc[t]) - avx2_hsum128(accm[t]);
 }
@@ -342,10 +361,12 @@ avx2_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t xs,
 {
     const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3), m30 = _mm256_set1_epi8(0x30);
     __m256 acc[AVX2_NX];
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         __m256i q[8], sc[8];
+        AVX2_UNROLL
         for (int h = 0; h < 2; h++) {
             const __m256i l0 = avx2_load(w[i].ql + 64 * h), l1 = avx2_load(w[i].ql + 64 * h + 32);
             const __m256i qh = avx2_load(w[i].qh + 32 * h);
@@ -361,6 +382,7 @@ avx2_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t xs,
         }
         /* per 32 elements: scale j in s16 lanes 0..7, scale j+1 in 8..15 */
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)w[i].scales);
+        AVX2_UNROLL
         for (int j = 0; j < 8; j++) {
             const __m128i idx = _mm_set_epi8(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
                                              2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j,
@@ -369,9 +391,11 @@ avx2_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t xs,
         }
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
         const float dw = avx2_f16(w[i].d);
+        AVX2_UNROLL
         for (int t = 0; t < nx; t++) {
             const struct block_q8_K *xb = (const struct block_q8_K *)avx2_row(x, xs, t) + i;
             __m256i sumi = _mm256_setzero_si256();
+            AVX2_UNROLL
             for (int j = 0; j < 8; j++) {
                 const __m256i p = _mm256_maddubs_epi16(q[j], avx2_load(xb->qs + 32 * j));
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sc[j]));
@@ -382,6 +406,7 @@ avx2_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t xs,
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(sumi), acc[t]);
         }
     }
+    AVX2_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = avx2_hsum(acc[t]);
 }

@@ -27,7 +27,12 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define AVX512_NX 4
+#define AVX512_NX 8
+
+/* The token, group and sub-block loops below have constant trip counts
+ * and must be unrolled so the accumulators live in registers: GCC at -O2
+ * keeps them as loops over arrays on the stack otherwise. */
+#define AVX512_UNROLL _Pragma("GCC unroll 8")
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -66,7 +71,11 @@ static inline const void *avx512_row(const void *x, size_t stride, int t)
     case 1: body(__VA_ARGS__, 1); break;       \
     case 2: body(__VA_ARGS__, 2); break;       \
     case 3: body(__VA_ARGS__, 3); break;       \
-    default: body(__VA_ARGS__, 4); break;      \
+    case 4: body(__VA_ARGS__, 4); break;       \
+    case 5: body(__VA_ARGS__, 5); break;       \
+    case 6: body(__VA_ARGS__, 6); break;       \
+    case 7: body(__VA_ARGS__, 7); break;       \
+    default: body(__VA_ARGS__, 8); break;      \
     }
 
 /* ------------------------------------------------------------------ */
@@ -138,18 +147,21 @@ avx512_q8_0_body(int64_t nb, const struct block_q8_0 *w, const void *x, size_t x
                  const int nx)
 {
     __m256 acc[AVX512_NX];
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const __m256i qw = avx512_load256(w[i].qs);
         const __m256i aw = _mm256_sign_epi8(qw, qw);
         const float dw = avx512_f16(w[i].d);
+        AVX512_UNROLL
         for (int t = 0; t < nx; t++) {
             const struct block_q8_0 *xb = (const struct block_q8_0 *)avx512_row(x, xs, t) + i;
             const __m256 d = _mm256_set1_ps(dw * avx512_f16(xb->d));
             acc[t] = _mm256_fmadd_ps(d, avx512_q8_block(aw, qw, avx512_load256(xb->qs)), acc[t]);
         }
     }
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = avx512_hsum256(acc[t]);
 }
@@ -166,6 +178,7 @@ avx512_q4_0_body(int64_t nb, const struct block_q4_0 *w, const void *x, size_t x
 {
     const __m128i m4 = _mm_set1_epi8(15);
     __m256 acc[AVX512_NX];
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
@@ -176,12 +189,14 @@ avx512_q4_0_body(int64_t nb, const struct block_q4_0 *w, const void *x, size_t x
         const __m256i qw = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
         const __m256i aw = _mm256_sign_epi8(qw, qw);
         const float dw = avx512_f16(w[i].d);
+        AVX512_UNROLL
         for (int t = 0; t < nx; t++) {
             const struct block_q8_0 *xb = (const struct block_q8_0 *)avx512_row(x, xs, t) + i;
             const __m256 d = _mm256_set1_ps(dw * avx512_f16(xb->d));
             acc[t] = _mm256_fmadd_ps(d, avx512_q8_block(aw, qw, avx512_load256(xb->qs)), acc[t]);
         }
     }
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = avx512_hsum256(acc[t]);
 }
@@ -234,6 +249,7 @@ static inline void avx512_k4_unpack(const uint8_t *qs, uint8_t const sm[16], flo
                                     struct avx512_k4 *k)
 {
     const __m512i m4 = _mm512_set1_epi8(15);
+    AVX512_UNROLL
     for (int h = 0; h < 2; h++) {
         const __m512i v = avx512_load(qs + 64 * h);
         const __m512i lo = _mm512_and_si512(v, m4);
@@ -243,6 +259,7 @@ static inline void avx512_k4_unpack(const uint8_t *qs, uint8_t const sm[16], flo
     }
     const __m512i s16 =
         _mm512_cvtepu8_epi16(_mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)sm)));
+    AVX512_UNROLL
     for (int g = 0; g < 4; g++)
         k->sc[g] = _mm512_permutexvar_epi16(avx512_idx_pair(2 * g, 2 * g + 1), s16);
     const __m128i m8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
@@ -255,9 +272,11 @@ static inline __attribute__((always_inline)) void
 avx512_k4_tokens(const struct avx512_k4 *k, int64_t i, const void *x, size_t xs, __m512 *acc,
                  __m256 *accm, const int nx)
 {
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++) {
         const struct block_q8_K *xb = (const struct block_q8_K *)avx512_row(x, xs, t) + i;
         __m512i sumi = _mm512_setzero_si512();
+        AVX512_UNROLL
         for (int g = 0; g < 4; g++) {
             const __m512i p = _mm512_maddubs_epi16(k->wv[g], avx512_load(xb->qs + 64 * g));
             sumi = _mm512_dpwssd_epi32(sumi, p, k->sc[g]);
@@ -274,6 +293,7 @@ avx512_q4_K_body(int64_t nb, const struct block_q4_K *w, const void *x, size_t x
 {
     __m512 acc[AVX512_NX];
     __m256 accm[AVX512_NX];
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++) {
         acc[t] = _mm512_setzero_ps();
         accm[t] = _mm256_setzero_ps();
@@ -285,6 +305,7 @@ avx512_q4_K_body(int64_t nb, const struct block_q4_K *w, const void *x, size_t x
         avx512_k4_unpack(w[i].qs, sm, avx512_f16(w[i].d), avx512_f16(w[i].dmin), &k);
         avx512_k4_tokens(&k, i, x, xs, acc, accm, nx);
     }
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = _mm512_reduce_add_ps(acc[t]) - avx512_hsum256(accm[t]);
 }
@@ -302,6 +323,7 @@ avx512_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t x
     const __m512i sixteen = _mm512_set1_epi8(16);
     __m512 acc[AVX512_NX];
     __m256 accm[AVX512_NX];
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++) {
         acc[t] = _mm512_setzero_ps();
         accm[t] = _mm256_setzero_ps();
@@ -314,6 +336,7 @@ avx512_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t x
         /* wv[g] lanes 0..31 are sub-block 2g (fifth bit: bit 2g of
          * qh[l]), lanes 32..63 sub-block 2g+1 (bit 2g+1) */
         const __m512i qh2 = _mm512_broadcast_i64x4(avx512_load256(w[i].qh));
+        AVX512_UNROLL
         for (int g = 0; g < 4; g++) {
             const __m512i sel = _mm512_mask_set1_epi8(_mm512_set1_epi8((char)(1 << (2 * g))),
                                                       0xffffffff00000000ull, (char)(2 << (2 * g)));
@@ -322,6 +345,7 @@ avx512_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t x
         }
         avx512_k4_tokens(&k, i, x, xs, acc, accm, nx);
     }
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = _mm512_reduce_add_ps(acc[t]) - avx512_hsum256(accm[t]);
 }
@@ -344,6 +368,7 @@ avx512_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t x
 {
     const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3), m30 = _mm512_set1_epi8(0x30);
     __m512i idx[4];
+    AVX512_UNROLL
     for (int z = 0; z < 4; z++) {
         /* s16 lanes 8s .. 8s+7 take scale 4z + s */
         __m512i v = _mm512_set1_epi16((short)(4 * z));
@@ -352,10 +377,12 @@ avx512_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t x
         idx[z] = _mm512_mask_set1_epi16(v, 0xff000000u, (short)(4 * z + 3));
     }
     __m512 acc[AVX512_NX];
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++)
         acc[t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         __m512i wv[4], sc[4];
+        AVX512_UNROLL
         for (int h = 0; h < 2; h++) {
             const __m512i ql = avx512_load(w[i].ql + 64 * h);
             const __m256i qh = avx512_load256(w[i].qh + 32 * h);
@@ -368,12 +395,15 @@ avx512_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t x
         }
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales));
         const __m512i sc16z = _mm512_zextsi256_si512(sc16);
+        AVX512_UNROLL
         for (int z = 0; z < 4; z++)
             sc[z] = _mm512_permutexvar_epi16(idx[z], sc16z);
         const float dw = avx512_f16(w[i].d);
+        AVX512_UNROLL
         for (int t = 0; t < nx; t++) {
             const struct block_q8_K *xb = (const struct block_q8_K *)avx512_row(x, xs, t) + i;
             __m512i sumi = _mm512_setzero_si512();
+            AVX512_UNROLL
             for (int z = 0; z < 4; z++) {
                 const __m512i p = _mm512_maddubs_epi16(wv[z], avx512_load(xb->qs + 64 * z));
                 sumi = _mm512_dpwssd_epi32(sumi, p, sc[z]);
@@ -384,6 +414,7 @@ avx512_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t x
             acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * xb->d), _mm512_cvtepi32_ps(sumi), acc[t]);
         }
     }
+    AVX512_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = _mm512_reduce_add_ps(acc[t]);
 }

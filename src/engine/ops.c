@@ -9,10 +9,10 @@
  *   2. multiply: the output rows of every matrix are cut into chunks
  *      of 16..64 rows (whole cache lines of y, so no two threads write
  *      one line) sized to stay in L2 (256 KiB), one pool task each.
- *      A task walks the tokens in tiles whose activations fit L2 too,
- *      and for each of its rows calls the kernel on up to k->nx tokens
- *      at a time: every weight block is fetched from memory once per
- *      job and unpacked once per nx tokens.
+ *      A task takes the tokens k->nx at a time (their activations sit
+ *      in L1) and runs the kernel over each of its rows for them:
+ *      every weight block is fetched from memory once per job, from L2
+ *      once per nx tokens, and unpacked once per nx tokens.
  * Splitting by rows only keeps each output's summation order fixed, so
  * the thread count never changes a bit of the result.
  */
@@ -87,8 +87,8 @@ void ops_embed(const struct weight *w, int32_t id, float *out)
 /* Matmuls                                                             */
 /* ------------------------------------------------------------------ */
 
-/* L2-sized working sets: a task's weight rows, and a tile of tokens'
- * activations, each at most this many bytes. */
+/* A task's weight rows are sized to stay in L2 (half of a 512 KiB one)
+ * while every token of the batch passes over them. */
 #define OPS_TILE_BYTES (256 * 1024)
 
 /* 64-byte aligned allocation of n * size bytes (rounded up to whole
@@ -141,7 +141,6 @@ struct mm_part {
     int rows_per_chunk;     /* a multiple of 16 */
     int first_chunk;        /* its first task number in the job */
     int n_chunks;
-    int tok_block;          /* tokens per tile, a multiple of nx */
 };
 
 struct mm_job {
@@ -152,24 +151,22 @@ struct mm_job {
     bool swiglu;            /* part 0 = gate, part 1 = up, chunked together */
 };
 
-/* y[t][r] for rows r0..r1 and every token: token tiles outside, so the
- * rows of the chunk (in L2) meet one tile (in L2) at a time; nx tokens
- * per kernel call inside. */
+/* y[t][r] for rows r0..r1 and every token: nx tokens at a time
+ * outside, the chunk's rows inside. The nx activation rows stay in L1
+ * while the chunk's weight rows (sized for L2) stream past them, so per
+ * weight block the kernel reads its 144-210 bytes from L2 instead of
+ * nx activation blocks of 292. */
 static void mm_rows(const struct mm_part *p, int r0, int r1, int n_tok, int nx)
 {
     const int64_t cols = p->w->cols, rows = p->w->rows;
     float out[KERN_NX_MAX];
-    for (int tb = 0; tb < n_tok; tb += p->tok_block) {
-        const int te = MIN(n_tok, tb + p->tok_block);
+    for (int t = 0; t < n_tok; t += nx) {
+        const int m = MIN(nx, n_tok - t);
+        const void *xt = (const char *)p->act + (size_t)t * p->act_stride;
         for (int r = r0; r < r1; r++) {
-            const uint8_t *row = p->w->data + (uint64_t)r * p->w->row_bytes;
-            for (int t = tb; t < te; t += nx) {
-                const int m = MIN(nx, te - t);
-                p->dot(cols, row, (const char *)p->act + (size_t)t * p->act_stride, p->act_stride,
-                       m, out);
-                for (int j = 0; j < m; j++)
-                    p->y[(size_t)(t + j) * rows + r] = out[j];
-            }
+            p->dot(cols, p->w->data + (uint64_t)r * p->w->row_bytes, xt, p->act_stride, m, out);
+            for (int j = 0; j < m; j++)
+                p->y[(size_t)(t + j) * rows + r] = out[j];
         }
     }
 }
@@ -250,12 +247,6 @@ static int mm_rows_per_chunk(const struct weight *w)
     return (int)(r < 16 ? 16 : r > 64 ? 64 : r);
 }
 
-static int mm_tok_block(size_t act_row_bytes, int nx)
-{
-    const size_t tb = OPS_TILE_BYTES / act_row_bytes / (size_t)nx * (size_t)nx;
-    return tb < (size_t)nx ? nx : tb > 4096 ? 4096 : (int)tb;
-}
-
 /* Fills job for the matrices of mm and runs it. */
 static void mm_run(struct ops_env *e, const float *x, int n_tok, const struct ops_mm *mm,
                    int n_mm, bool swiglu)
@@ -275,7 +266,6 @@ static void mm_run(struct ops_env *e, const float *x, int n_tok, const struct op
         p->act = mm_activations(e, e->k->act_type[w->type], x, n_tok, w->cols, done,
                                 &p->act_stride);
         p->rows_per_chunk = mm_rows_per_chunk(w);
-        p->tok_block = mm_tok_block(p->act_stride, job.nx);
         p->first_chunk = n_tasks;
         p->n_chunks = (int)((w->rows + p->rows_per_chunk - 1) / p->rows_per_chunk);
         if (!swiglu || i == 0)
