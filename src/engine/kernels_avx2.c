@@ -417,6 +417,98 @@ static void avx2_dot_q6_K(int64_t n, const void *w, const void *x, size_t xs, in
 }
 
 /* ------------------------------------------------------------------ */
+/* Activation quantizers (byte for byte quant.h's, for finite input)    */
+/* ------------------------------------------------------------------ */
+
+static inline float avx2_hmax(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static inline __m256 avx2_abs(__m256 v)
+{
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+}
+
+/* 32 rounded int32 (four vectors of 8, in order) to 32 saturated bytes:
+ * the packs interleave 128-bit lanes, the permute puts them back. */
+static inline __m256i avx2_pack32(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+    const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    return _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd),
+                                       _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static inline int32_t avx2_hsum_epi32(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Q8_K: see kernels_avx512.c; cvtps_epi32 rounds half to even. */
+static void avx2_quantize_q8_K(const float *x, struct block_q8_K *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m256 amax = _mm256_setzero_ps();
+        for (int k = 0; k < 32; k++)
+            amax = _mm256_max_ps(amax, avx2_abs(_mm256_loadu_ps(x + 8 * k)));
+        const float am = avx2_hmax(amax);
+        if (am == 0.0f) {
+            memset(&y[i], 0, sizeof(y[i]));
+            continue;
+        }
+        float max = 0.0f;
+        for (int k = 0; k < 32; k++) {
+            const int hit = _mm256_movemask_ps(_mm256_cmp_ps(avx2_abs(_mm256_loadu_ps(x + 8 * k)),
+                                                             _mm256_set1_ps(am), _CMP_EQ_OQ));
+            if (hit) {
+                max = x[8 * k + __builtin_ctz((unsigned)hit)];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m256 vs = _mm256_set1_ps(iscale);
+        const __m256i top = _mm256_set1_epi32(127);
+        for (int k = 0; k < 8; k++) { /* 32 elements: two bsums */
+            __m256i q[4];
+            AVX2_UNROLL
+            for (int j = 0; j < 4; j++)
+                q[j] = _mm256_min_epi32(
+                    _mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + 32 * k + 8 * j))), top);
+            _mm256_storeu_si256((__m256i *)(y[i].qs + 32 * k), avx2_pack32(q[0], q[1], q[2], q[3]));
+            y[i].bsums[2 * k] = (int16_t)avx2_hsum_epi32(_mm256_add_epi32(q[0], q[1]));
+            y[i].bsums[2 * k + 1] = (int16_t)avx2_hsum_epi32(_mm256_add_epi32(q[2], q[3]));
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* Q8_0 (ggml's x86 activation quantizer): d = f16(amax / 127),
+ * q = round_half_even(x * (127 / amax)). */
+static void avx2_quantize_q8_0(const float *x, struct block_q8_0 *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        __m256 v[4], amax = _mm256_setzero_ps();
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_loadu_ps(x + 8 * j);
+            amax = _mm256_max_ps(amax, avx2_abs(v[j]));
+        }
+        const float am = avx2_hmax(amax);
+        y[i].d = _cvtss_sh(am / 127.f, _MM_FROUND_TO_NEAREST_INT);
+        const __m256 id = _mm256_set1_ps(am != 0.0f ? 127.f / am : 0.0f);
+        __m256i q[4];
+        for (int j = 0; j < 4; j++)
+            q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], id));
+        _mm256_storeu_si256((__m256i *)y[i].qs, avx2_pack32(q[0], q[1], q[2], q[3]));
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* Attention                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -459,8 +551,8 @@ const struct kernels kernels_avx2 = {
         [GGML_TYPE_Q5_K] = avx2_dot_q5_K,
         [GGML_TYPE_Q6_K] = avx2_dot_q6_K,
     },
-    .quantize_q8_0 = quant_quantize_row_q8_0_act,
-    .quantize_q8_K = quant_quantize_row_q8_K,
+    .quantize_q8_0 = avx2_quantize_q8_0,
+    .quantize_q8_K = avx2_quantize_q8_K,
     .dot_f32 = avx2_dot_f32,
     .axpy_f32 = avx2_axpy_f32,
 };

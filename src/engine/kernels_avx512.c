@@ -426,6 +426,63 @@ static void avx512_dot_q6_K(int64_t n, const void *w, const void *x, size_t xs, 
 }
 
 /* ------------------------------------------------------------------ */
+/* Activation quantizers (byte for byte quant.h's, for finite input)    */
+/* ------------------------------------------------------------------ */
+
+/* Q8_K: the first element of largest |x| keeps its sign as max;
+ * q = min(127, round_half_even(x * (-127 / max))), which is what
+ * cvtps_epi32 does under the default rounding mode; bsums per 16. */
+static void avx512_quantize_q8_K(const float *x, struct block_q8_K *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m512 amax = _mm512_setzero_ps();
+        AVX512_UNROLL
+        for (int k = 0; k < 16; k++)
+            amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * k)));
+        const float am = _mm512_reduce_max_ps(amax);
+        if (am == 0.0f) {
+            memset(&y[i], 0, sizeof(y[i]));
+            continue;
+        }
+        float max = 0.0f;
+        for (int k = 0; k < 16; k++) {
+            const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * k)),
+                                                     _mm512_set1_ps(am), _CMP_EQ_OQ);
+            if (hit) {
+                max = x[16 * k + __builtin_ctz(hit)];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m512 vs = _mm512_set1_ps(iscale);
+        AVX512_UNROLL
+        for (int k = 0; k < 16; k++) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + 16 * k)));
+            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * k), _mm512_cvtsepi32_epi8(q));
+            y[i].bsums[k] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* Q8_0 (ggml's x86 activation quantizer): d = f16(amax / 127),
+ * q = round_half_even(x * (127 / amax)). */
+static void avx512_quantize_q8_0(const float *x, struct block_q8_0 *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+        y[i].d = _cvtss_sh(amax / 127.f, _MM_FROUND_TO_NEAREST_INT);
+        const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.f / amax : 0.0f);
+        const __m128i qa = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(a, id)));
+        const __m128i qb = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(b, id)));
+        _mm_storeu_si128((__m128i *)y[i].qs, qa);
+        _mm_storeu_si128((__m128i *)(y[i].qs + 16), qb);
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* Attention                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -472,8 +529,8 @@ const struct kernels kernels_avx512 = {
         [GGML_TYPE_Q5_K] = avx512_dot_q5_K,
         [GGML_TYPE_Q6_K] = avx512_dot_q6_K,
     },
-    .quantize_q8_0 = quant_quantize_row_q8_0_act,
-    .quantize_q8_K = quant_quantize_row_q8_K,
+    .quantize_q8_0 = avx512_quantize_q8_0,
+    .quantize_q8_K = avx512_quantize_q8_K,
     .dot_f32 = avx512_dot_f32,
     .axpy_f32 = avx512_axpy_f32,
 };

@@ -17,8 +17,13 @@
  *
  *  - quant_dot accumulates in double: it is the "exact" answer.
  *
+ *  - quant_vec_dot is the integer path of the SIMD kernels: weights
+ *    against activations quantized to Q8_0 / Q8_K, an exact integer per
+ *    block scaled by ggml's float products, blocks summed in double.
+ *
  * Layout of the file: the type table; f16/bf16; dequantizers; the
- * rounding and scale-search helpers; quantizers; the row entry points.
+ * rounding and scale-search helpers; quantizers; the row entry points;
+ * the integer dot products.
  */
 #include "quant.h"
 

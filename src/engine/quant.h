@@ -273,7 +273,9 @@ uint32_t quant_act_type(uint32_t weight_type);
  * (as in ggml), the block terms are summed in double and the result is
  * rounded to float once. SIMD kernels must reproduce the integers
  * exactly; their float sums may differ in rounding only. The K-quant
- * mins use the activation's bsums, as ggml's kernels do. For F32, F16
+ * mins use the activation's bsums, as ggml's kernels do; a Q8_K row
+ * must be well formed (bsums the sums of its qs, as the quantizer makes
+ * them), since kernels may take other sums from bsums too. For F32, F16
  * and BF16 x is float and this is quant_dot. */
 float quant_vec_dot(uint32_t type, const void *w, const void *x, int64_t n);
 
