@@ -143,9 +143,8 @@ static void bench_print_table(const struct bench_args *a, const struct bench_rep
 
 int cmd_bench(int argc, char **argv)
 {
-    long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
-    struct bench_args a = {.n_prompt = 512, .n_gen = 128, .n_threads = n_cpu > 0 ? n_cpu : 1,
-                           .reps = 3, .bw_mib = 1024};
+    /* threads 0: the engine's default (one per online CPU) */
+    struct bench_args a = {.n_prompt = 512, .n_gen = 128, .reps = 3, .bw_mib = 1024};
     int status;
     if (!bench_parse(argc, argv, &a, &status))
         return status;
@@ -157,8 +156,16 @@ int cmd_bench(int argc, char **argv)
     if (!m)
         return 1;
     smol_model_get_info(m, &r.info);
-    /* NEEDSWORK: report smol_model_info's kernel table name once the
-     * engine has one; until then the reference path is "generic". */
+    /* what the engine really runs: its kernel table and pool size (the
+     * bandwidth test then uses as many threads) */
+    if (r.info.kernels[0])
+        r.kernels = r.info.kernels;
+    if (r.info.n_threads > 0)
+        a.n_threads = r.info.n_threads;
+    else if (a.n_threads == 0) {
+        long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+        a.n_threads = n_cpu > 0 ? MIN(n_cpu, 256) : 1;
+    }
 
     /* untimed: fault the weights in, so run 1 is not a disk benchmark */
     struct bench_params warm = {.n_prompt = 1, .n_gen = 1, .seed = 1};
