@@ -219,8 +219,9 @@ static void test_requantize(void **state)
     assert_non_null(b);
     assert_int_equal(b->type, GGML_TYPE_Q6_K); /* layer 3 of 8 uses more bits */
     const int64_t n = (int64_t)a->ne[0];
-    uint64_t ra, rb;
-    assert_true(quant_row_size(a->type, (uint64_t)n, &ra) && quant_row_size(b->type, (uint64_t)n, &rb));
+    uint64_t ra = 0, rb = 0;
+    assert_true(quant_row_size(a->type, (uint64_t)n, &ra));
+    assert_true(quant_row_size(b->type, (uint64_t)n, &rb));
     float *x = malloc((size_t)n * sizeof(float));
     uint8_t *blk = malloc(rb);
     for (uint64_t r = 0; r < a->ne[1]; r += 37) {
