@@ -7,14 +7,13 @@
  * a fresh sequence, then decodes n tokens greedily; the medians are
  * reported. A first, untimed 1-token evaluation faults the weights in
  * from the page cache. Then, in the same process and on as many
- * threads, bandwidth.h measures read bandwidth; the decode roofline is
+ * threads, bench.h measures read bandwidth; the decode roofline is
  * that bandwidth over the bytes one decode step reads, and tg_fraction
  * says how close decoding comes to it. Peak RSS is read before the
  * bandwidth buffer exists, so it is the model's.
  *
- * Uses the engine's bench.h and the base's bandwidth.h beside smol.h.
+ * Uses the engine's bench.h beside smol.h.
  */
-#include "bandwidth.h"
 #include "bench.h"
 #include "cli.h"
 
@@ -191,8 +190,8 @@ int cmd_bench(int argc, char **argv)
     r.ttft_ms = median(ttft, (int)a.reps);
     r.peak_rss = peak_rss_bytes();
 
-    struct bandwidth_result bw;
-    if (bandwidth_measure((uint64_t)a.bw_mib << 20, (int)a.n_threads, 5, &bw, &err))
+    struct bench_bandwidth bw;
+    if (bench_measure_bandwidth((uint64_t)a.bw_mib << 20, (int)a.n_threads, 5, &bw, &err))
         return cli_fail("cannot measure memory bandwidth: %s", err.msg);
     r.bw_gbs = bw.best_gbs;
     r.roofline_tps = r.decode_bytes ? bw.best_gbs * 1e9 / (double)r.decode_bytes : 0;

@@ -1,7 +1,8 @@
 /*
  * bench.h: the measurements behind `smolbot bench`: one timed run of
- * prompt processing and decoding through the public API (smol.h), and
- * the bytes a decode step reads, for the bandwidth roofline.
+ * prompt processing and decoding through the public API (smol.h), the
+ * bytes a decode step reads, and this machine's read bandwidth: the two
+ * give the decode roofline.
  *
  * One run, on a fresh sequence of n_prompt + n_gen tokens:
  *   prompt  n_prompt pseudo-random ids (from seed) evaluated as one
@@ -12,11 +13,23 @@
  *           logits (greedy); tg_ms covers all n_gen smol_eval calls and
  *           their argmaxes.
  * The sequence's allocation is outside the timings.
+ *
+ * Decoding one token reads every weight once, so a CPU decoder is bound
+ * by memory bandwidth: tokens/s can at best be bandwidth / bytes read
+ * per token (the roofline). `smolbot bench` measures both in one run,
+ * on the same threads, and reports decode speed as a fraction of it.
+ * The bandwidth test: a buffer (1 GiB in `bench`, far beyond any cache)
+ * is written once, faulting its pages in, then n_threads threads each
+ * sum the 64-bit words of their contiguous share; a pass lasts from the
+ * start of the first thread to the end of the last, and the best of
+ * `passes` passes (the least disturbed by other processes) is kept.
  */
 #ifndef SMOL_BENCH_H
 #define SMOL_BENCH_H
 
 #include "smol.h"
+
+#include <stdint.h>
 
 struct bench_params {
     int n_prompt;   /* >= 1 */
@@ -39,5 +52,21 @@ int bench_run_once(struct smol_model *m, const struct bench_params *p, struct be
  * negligible, unless they are tied and so also the output matrix.
  * Returns 0 or a negative status with err. */
 int bench_decode_bytes(const char *path, uint64_t *bytes, struct smol_err *err);
+
+/* ---- memory bandwidth ---- */
+
+struct bench_bandwidth {
+    double best_gbs;    /* bytes read / best pass time, in 1e9 bytes per second */
+    double median_gbs;
+    uint64_t checksum;  /* the sum of all words (keeps the reads from being optimised away) */
+};
+
+/* Measures read bandwidth with n_threads (1..256) threads over a buffer
+ * of bytes (at least 1 MiB; rounded down to whole 64-byte lines),
+ * `passes` times (1..100); a share whose thread cannot be started is
+ * read by the caller. Returns 0, SMOL_EINVAL for bad arguments or
+ * SMOL_ENOMEM when the buffer cannot be had, with err. */
+int bench_measure_bandwidth(uint64_t bytes, int n_threads, int passes, struct bench_bandwidth *out,
+                            struct smol_err *err);
 
 #endif

@@ -16,7 +16,6 @@
  */
 #include "testutil.h"
 
-#include "bandwidth.h"
 #include "bench.h"
 #include "gguf.h"
 #include "quant.h"
@@ -543,19 +542,19 @@ static void test_quantize_round_trip(void **state)
 static void test_bandwidth(void **state)
 {
     (void)state;
-    struct bandwidth_result r;
+    struct bench_bandwidth r;
     struct smol_err err = {0};
     const uint64_t bytes = 4u << 20, n = bytes / 8;
     for (int t = 1; t <= 3; t++) {
-        assert_int_equal(bandwidth_measure(bytes, t, 2, &r, &err), 0);
+        assert_int_equal(bench_measure_bandwidth(bytes, t, 2, &r, &err), 0);
         /* every word read exactly once: the sum of 0..n-1 */
         assert_true(r.checksum == n * (n - 1) / 2);
         assert_true(r.best_gbs > 0 && r.best_gbs >= r.median_gbs);
     }
-    assert_int_equal(bandwidth_measure(1024, 1, 1, &r, &err), SMOL_EINVAL);
+    assert_int_equal(bench_measure_bandwidth(1024, 1, 1, &r, &err), SMOL_EINVAL);
     assert_non_null(strstr(err.msg, "bandwidth"));
     err_clear(&err);
-    assert_int_equal(bandwidth_measure(bytes, 0, 1, &r, &err), SMOL_EINVAL);
+    assert_int_equal(bench_measure_bandwidth(bytes, 0, 1, &r, &err), SMOL_EINVAL);
 }
 
 static void test_bench_run(void **state)
