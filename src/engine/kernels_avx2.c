@@ -229,19 +229,26 @@ static void avx2_dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, in
 /* ------------------------------------------------------------------ */
 
 /* The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K
- * block, unpacked from its 12 bytes (layout in quant.h) with 32-bit
- * masks: ggml's trick, four words at once. */
+ * block from its 12 packed bytes (layout in quant.h): byte shuffles
+ * bring each output's low bits and its two high bits into place, masks
+ * and shifts finish it. The 16-byte load also reads the block's first
+ * 4 qs bytes, which the shuffles ignore. */
 static inline void avx2_k4_scales(const uint8_t *packed, uint8_t out[16])
 {
-    uint32_t u[4];
-    memcpy(u, packed, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4); /* mins 4..7 */
-    const uint32_t mins_lo = u[1] & m6;                   /* mins 0..3 */
-    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);       /* scales 4..7 */
-    u[2] = mins_lo;
-    u[0] &= m6;                                           /* scales 0..3 */
-    memcpy(out, u, 16);
+    const __m128i b = _mm_loadu_si128((const __m128i *)packed);
+    /* low bits: sc0-3 <- b0-3, sc4-7 <- b8-11 (low nibbles),
+     * m0-3 <- b4-7, m4-7 <- b8-11 (high nibbles) */
+    const __m128i lo = _mm_shuffle_epi8(b, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7,
+                                                         8, 9, 10, 11));
+    /* bits 6-7 become bits 4-5 of sc4-7 (from b0-3) and m4-7 (from b4-7) */
+    const __m128i hi = _mm_shuffle_epi8(b, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1,
+                                                         -1, 4, 5, 6, 7));
+    const __m128i keep = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    const __m128i high_nib = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    __m128i v = _mm_and_si128(lo, keep);
+    v = _mm_or_si128(v, _mm_and_si128(_mm_srli_epi16(lo, 4), high_nib));
+    v = _mm_or_si128(v, _mm_and_si128(_mm_srli_epi16(hi, 2), _mm_set1_epi8(0x30)));
+    _mm_storeu_si128((__m128i *)out, v);
 }
 
 /* sum_j mins_j * (bsums[2j] + bsums[2j+1]) as 4 s32 lanes. */
@@ -252,69 +259,16 @@ static inline __m128i avx2_k4_mins(__m128i mins16, const int16_t *bsums)
     return _mm_madd_epi16(mins16, _mm_hadd_epi16(b0, b1));
 }
 
-/* Shared by Q4_K and Q5_K once the 256 levels are unpacked: lo[g] holds
- * sub-block 2g (elements 64g..64g+31), hi[g] sub-block 2g+1. */
+/* Q4_K and Q5_K (qh != NULL: the fifth bits). Group g of 32 qs bytes
+ * holds sub-block 2g (elements 64g..64g+31) in its low nibbles and
+ * 2g+1 in its high ones; the fifth bit of element 32k + l is bit k of
+ * qh[l]. Groups outside, tokens inside: only one group's levels and
+ * each token's integer sum stay live, which fits AVX2's 16 registers
+ * at four tokens. Integer sums are exact, so their order is free; the
+ * float steps per token are the same for every nx. */
 static inline __attribute__((always_inline)) void
-avx2_k4_tokens(const __m256i lo[4], const __m256i hi[4], const uint8_t sm[16], float dw,
-               float dminw, int64_t i, const void *x, size_t xs, __m256 *acc, __m128 *accm,
-               const int nx)
-{
-    const __m128i mins16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
-    AVX2_UNROLL
-    for (int t = 0; t < nx; t++) {
-        const struct block_q8_K *xb = (const struct block_q8_K *)avx2_row(x, xs, t) + i;
-        __m256i sumi = _mm256_setzero_si256();
-        AVX2_UNROLL
-        for (int g = 0; g < 4; g++) {
-            const __m256i p0 = _mm256_maddubs_epi16(lo[g], avx2_load(xb->qs + 64 * g));
-            const __m256i p1 = _mm256_maddubs_epi16(hi[g], avx2_load(xb->qs + 64 * g + 32));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sm[2 * g])));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * g + 1])));
-        }
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(sumi), acc[t]);
-        const __m128 m = _mm_cvtepi32_ps(avx2_k4_mins(mins16, xb->bsums));
-        accm[t] = _mm_fmadd_ps(_mm_set1_ps(dminw * xb->d), m, accm[t]);
-    }
-}
-
-static inline __attribute__((always_inline)) void
-avx2_q4_K_body(int64_t nb, const struct block_q4_K *w, const void *x, size_t xs, float *out,
-               const int nx)
-{
-    const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc[AVX2_NX];
-    __m128 accm[AVX2_NX];
-    AVX2_UNROLL
-    for (int t = 0; t < nx; t++) {
-        acc[t] = _mm256_setzero_ps();
-        accm[t] = _mm_setzero_ps();
-    }
-    for (int64_t i = 0; i < nb; i++) {
-        uint8_t sm[16];
-        avx2_k4_scales(w[i].scales, sm);
-        __m256i lo[4], hi[4];
-        AVX2_UNROLL
-        for (int g = 0; g < 4; g++) {
-            const __m256i v = avx2_load(w[i].qs + 32 * g);
-            lo[g] = _mm256_and_si256(v, m4);
-            hi[g] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        }
-        avx2_k4_tokens(lo, hi, sm, avx2_f16(w[i].d), avx2_f16(w[i].dmin), i, x, xs, acc, accm,
-                       nx);
-    }
-    AVX2_UNROLL
-    for (int t = 0; t < nx; t++)
-        out[t] = avx2_hsum(acc[t]) - avx2_hsum128(accm[t]);
-}
-
-static void avx2_dot_q4_K(int64_t n, const void *w, const void *x, size_t xs, int nx, float *out)
-{
-    AVX2_BY_NX(avx2_q4_K_body, n / QK_K, w, x, xs, out)
-}
-
-static inline __attribute__((always_inline)) void
-avx2_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t xs, float *out,
-               const int nx)
+avx2_k4_body(int64_t nb, const uint8_t *blk, size_t blk_size, size_t qs_off, size_t qh_off,
+             const void *x, size_t xs, float *out, const int nx)
 {
     const __m256i m4 = _mm256_set1_epi8(15), sixteen = _mm256_set1_epi8(16);
     __m256 acc[AVX2_NX];
@@ -324,28 +278,69 @@ avx2_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t xs,
         acc[t] = _mm256_setzero_ps();
         accm[t] = _mm_setzero_ps();
     }
-    for (int64_t i = 0; i < nb; i++) {
+    for (int64_t i = 0; i < nb; i++, blk += blk_size) {
+        /* both block structs start with d, dmin and scales[12] */
+        const struct block_q4_K *b = (const struct block_q4_K *)(const void *)blk;
         uint8_t sm[16];
-        avx2_k4_scales(w[i].scales, sm);
-        /* the fifth bit of element 32k + l is bit k of qh[l]: 16 where set */
-        const __m256i qh = avx2_load(w[i].qh);
-        __m256i lo[4], hi[4];
+        avx2_k4_scales(b->scales, sm);
+        const __m256i qh = qh_off ? avx2_load(blk + qh_off) : _mm256_setzero_si256();
+        __m256i sumi[AVX2_NX];
+        AVX2_UNROLL
+        for (int t = 0; t < nx; t++)
+            sumi[t] = _mm256_setzero_si256();
         AVX2_UNROLL
         for (int g = 0; g < 4; g++) {
-            const __m256i v = avx2_load(w[i].qs + 32 * g);
-            const __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * g)));
-            const __m256i b1 = _mm256_set1_epi8((char)(2 << (2 * g)));
-            const __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b0), b0), sixteen);
-            const __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b1), b1), sixteen);
-            lo[g] = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
-            hi[g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
+            const __m256i v = avx2_load(blk + qs_off + 32 * g);
+            __m256i lo = _mm256_and_si256(v, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if (qh_off) { /* 16 where the fifth bit is set */
+                const __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * g)));
+                const __m256i b1 = _mm256_set1_epi8((char)(2 << (2 * g)));
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b0), b0), sixteen));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b1), b1), sixteen));
+            }
+            const __m256i s0 = _mm256_set1_epi16(sm[2 * g]), s1 = _mm256_set1_epi16(sm[2 * g + 1]);
+            AVX2_UNROLL
+            for (int t = 0; t < nx; t++) {
+                const struct block_q8_K *xb = (const struct block_q8_K *)avx2_row(x, xs, t) + i;
+                const __m256i p0 = _mm256_maddubs_epi16(lo, avx2_load(xb->qs + 64 * g));
+                const __m256i p1 = _mm256_maddubs_epi16(hi, avx2_load(xb->qs + 64 * g + 32));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(p0, s0),
+                                                                     _mm256_madd_epi16(p1, s1)));
+            }
         }
-        avx2_k4_tokens(lo, hi, sm, avx2_f16(w[i].d), avx2_f16(w[i].dmin), i, x, xs, acc, accm,
-                       nx);
+        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+        const float dw = avx2_f16(b->d), dminw = avx2_f16(b->dmin);
+        AVX2_UNROLL
+        for (int t = 0; t < nx; t++) {
+            const struct block_q8_K *xb = (const struct block_q8_K *)avx2_row(x, xs, t) + i;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            const __m128 m = _mm_cvtepi32_ps(avx2_k4_mins(mins16, xb->bsums));
+            accm[t] = _mm_fmadd_ps(_mm_set1_ps(dminw * xb->d), m, accm[t]);
+        }
     }
     AVX2_UNROLL
     for (int t = 0; t < nx; t++)
         out[t] = avx2_hsum(acc[t]) - avx2_hsum128(accm[t]);
+}
+
+static inline __attribute__((always_inline)) void
+avx2_q4_K_body(int64_t nb, const void *w, const void *x, size_t xs, float *out, const int nx)
+{
+    avx2_k4_body(nb, w, sizeof(struct block_q4_K), offsetof(struct block_q4_K, qs), 0, x, xs, out,
+                 nx);
+}
+
+static inline __attribute__((always_inline)) void
+avx2_q5_K_body(int64_t nb, const void *w, const void *x, size_t xs, float *out, const int nx)
+{
+    avx2_k4_body(nb, w, sizeof(struct block_q5_K), offsetof(struct block_q5_K, qs),
+                 offsetof(struct block_q5_K, qh), x, xs, out, nx);
+}
+
+static void avx2_dot_q4_K(int64_t n, const void *w, const void *x, size_t xs, int nx, float *out)
+{
+    AVX2_BY_NX(avx2_q4_K_body, n / QK_K, w, x, xs, out)
 }
 
 static void avx2_dot_q5_K(int64_t n, const void *w, const void *x, size_t xs, int nx, float *out)
@@ -353,8 +348,11 @@ static void avx2_dot_q5_K(int64_t n, const void *w, const void *x, size_t xs, in
     AVX2_BY_NX(avx2_q5_K_body, n / QK_K, w, x, xs, out)
 }
 
-/* Q6_K: q[h][k] holds elements 128h + 32k .. +31 as levels 0..63, whose
- * two sub-blocks of 16 take scales 8h + 2k and 8h + 2k + 1. */
+/* Q6_K: per half h, level group k holds elements 128h + 32k .. +31 as
+ * 0..63 (4 low bits from ql, 2 high from bits 2k, 2k+1 of qh); its two
+ * sub-blocks of 16 take scales 8h + 2k and 8h + 2k + 1, which sit in
+ * s16 lanes 0..7 and 8..15 after maddubs. As for Q4_K, groups outside
+ * and tokens inside keep AVX2's 16 registers enough. */
 static inline __attribute__((always_inline)) void
 avx2_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t xs, float *out,
                const int nx)
@@ -365,45 +363,52 @@ avx2_q6_K_body(int64_t nb, const struct block_q6_K *w, const void *x, size_t xs,
     for (int t = 0; t < nx; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        __m256i q[8], sc[8];
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)w[i].scales);
+        __m256i sumi[AVX2_NX];
+        AVX2_UNROLL
+        for (int t = 0; t < nx; t++)
+            sumi[t] = _mm256_setzero_si256();
         AVX2_UNROLL
         for (int h = 0; h < 2; h++) {
             const __m256i l0 = avx2_load(w[i].ql + 64 * h), l1 = avx2_load(w[i].ql + 64 * h + 32);
             const __m256i qh = avx2_load(w[i].qh + 32 * h);
-            /* the high two bits of level k sit at bits 2k, 2k+1 of qh: move them to 4, 5 */
-            q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
-            q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                           _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-            q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                           _mm256_and_si256(qh, m30));
-            q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
-        }
-        /* per 32 elements: scale j in s16 lanes 0..7, scale j+1 in 8..15 */
-        const __m128i sc8 = _mm_loadu_si128((const __m128i *)w[i].scales);
-        AVX2_UNROLL
-        for (int j = 0; j < 8; j++) {
-            const __m128i idx = _mm_set_epi8(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
-                                             2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j,
-                                             2 * j, 2 * j, 2 * j, 2 * j, 2 * j);
-            sc[j] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, idx));
+            AVX2_UNROLL
+            for (int k = 0; k < 4; k++) {
+                /* the high two bits of group k sit at bits 2k, 2k+1 of qh: move them to 4, 5 */
+                __m256i q;
+                if (k == 0)
+                    q = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                        _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+                else if (k == 1)
+                    q = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                        _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+                else if (k == 2)
+                    q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                        _mm256_and_si256(qh, m30));
+                else
+                    q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                        _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+                const int j = 8 * h + 2 * k; /* scale j in lanes 0..7, j + 1 in 8..15 */
+                const __m256i sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(
+                    sc8, _mm_setr_epi8(j, j, j, j, j, j, j, j, j + 1, j + 1, j + 1, j + 1, j + 1,
+                                       j + 1, j + 1, j + 1)));
+                AVX2_UNROLL
+                for (int t = 0; t < nx; t++) {
+                    const struct block_q8_K *xb = (const struct block_q8_K *)avx2_row(x, xs, t) + i;
+                    const __m256i p = _mm256_maddubs_epi16(q, avx2_load(xb->qs + 128 * h + 32 * k));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, sc));
+                }
+            }
         }
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
         const float dw = avx2_f16(w[i].d);
         AVX2_UNROLL
         for (int t = 0; t < nx; t++) {
             const struct block_q8_K *xb = (const struct block_q8_K *)avx2_row(x, xs, t) + i;
-            __m256i sumi = _mm256_setzero_si256();
-            AVX2_UNROLL
-            for (int j = 0; j < 8; j++) {
-                const __m256i p = _mm256_maddubs_epi16(q[j], avx2_load(xb->qs + 32 * j));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sc[j]));
-            }
             /* the -32 offset: sum_j sc_j * 32 * bsums_j */
             const __m256i off = _mm256_madd_epi16(sc16, avx2_load(xb->bsums));
-            sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 5));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(sumi), acc[t]);
+            const __m256i si = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(off, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(si), acc[t]);
         }
     }
     AVX2_UNROLL

@@ -212,18 +212,25 @@ static void avx512_dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, 
 /* ------------------------------------------------------------------ */
 
 /* The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K
- * block from its 12 packed bytes (see kernels_avx2.c). */
-static inline void avx512_k4_scales(const uint8_t *packed, uint8_t out[16])
+ * block from its 12 packed bytes (layout in quant.h), in a register:
+ * byte shuffles bring each output's low bits and its two high bits into
+ * place, masks and shifts finish it. The 16-byte load also reads the
+ * block's first 4 qs bytes, which the shuffles ignore. */
+static inline __m128i avx512_k4_scales(const uint8_t *packed)
 {
-    uint32_t u[4];
-    memcpy(u, packed, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
-    const uint32_t mins_lo = u[1] & m6;
-    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
-    u[2] = mins_lo;
-    u[0] &= m6;
-    memcpy(out, u, 16);
+    const __m128i b = _mm_loadu_si128((const __m128i *)packed);
+    /* low bits: sc0-3 <- b0-3, sc4-7 <- b8-11 (low nibbles),
+     * m0-3 <- b4-7, m4-7 <- b8-11 (high nibbles) */
+    const __m128i lo = _mm_shuffle_epi8(b, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7,
+                                                         8, 9, 10, 11));
+    /* bits 6-7 become bits 4-5 of sc4-7 (from b0-3) and m4-7 (from b4-7) */
+    const __m128i hi = _mm_shuffle_epi8(b, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1,
+                                                         -1, 4, 5, 6, 7));
+    const __m128i keep = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    const __m128i high_nib = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    __m128i v = _mm_and_si128(lo, keep);
+    v = _mm_or_si128(v, _mm_and_si128(_mm_srli_epi16(lo, 4), high_nib));
+    return _mm_or_si128(v, _mm_and_si128(_mm_srli_epi16(hi, 2), _mm_set1_epi8(0x30)));
 }
 
 /* s16 lane pattern: index a in lanes 0..15, b in 16..31. */
@@ -245,7 +252,7 @@ struct avx512_k4 {
 /* Levels of a Q4_K/Q5_K block's nibbles, in element order: a 64-byte
  * load holds groups g and g+1 as [lo g | lo g+1] and [hi g | hi g+1];
  * regrouping 128-bit lanes gives [lo g | hi g] and [lo g+1 | hi g+1]. */
-static inline void avx512_k4_unpack(const uint8_t *qs, uint8_t const sm[16], float d, float dmin,
+static inline void avx512_k4_unpack(const uint8_t *qs, __m128i sm, float d, float dmin,
                                     struct avx512_k4 *k)
 {
     const __m512i m4 = _mm512_set1_epi8(15);
@@ -257,13 +264,11 @@ static inline void avx512_k4_unpack(const uint8_t *qs, uint8_t const sm[16], flo
         k->wv[2 * h] = _mm512_shuffle_i64x2(lo, hi, 0x44);     /* lanes lo.0 lo.1 hi.0 hi.1 */
         k->wv[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, 0xee); /* lanes lo.2 lo.3 hi.2 hi.3 */
     }
-    const __m512i s16 =
-        _mm512_cvtepu8_epi16(_mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)sm)));
+    const __m512i s16 = _mm512_cvtepu8_epi16(_mm256_zextsi128_si256(sm));
     AVX512_UNROLL
     for (int g = 0; g < 4; g++)
         k->sc[g] = _mm512_permutexvar_epi16(avx512_idx_pair(2 * g, 2 * g + 1), s16);
-    const __m128i m8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
-    k->minsx = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+    k->minsx = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
     k->d = d;
     k->dmin = dmin;
 }
@@ -299,10 +304,8 @@ avx512_q4_K_body(int64_t nb, const struct block_q4_K *w, const void *x, size_t x
         accm[t] = _mm256_setzero_ps();
     }
     for (int64_t i = 0; i < nb; i++) {
-        uint8_t sm[16];
-        avx512_k4_scales(w[i].scales, sm);
         struct avx512_k4 k;
-        avx512_k4_unpack(w[i].qs, sm, avx512_f16(w[i].d), avx512_f16(w[i].dmin), &k);
+        avx512_k4_unpack(w[i].qs, avx512_k4_scales(w[i].scales), avx512_f16(w[i].d), avx512_f16(w[i].dmin), &k);
         avx512_k4_tokens(&k, i, x, xs, acc, accm, nx);
     }
     AVX512_UNROLL
@@ -329,10 +332,8 @@ avx512_q5_K_body(int64_t nb, const struct block_q5_K *w, const void *x, size_t x
         accm[t] = _mm256_setzero_ps();
     }
     for (int64_t i = 0; i < nb; i++) {
-        uint8_t sm[16];
-        avx512_k4_scales(w[i].scales, sm);
         struct avx512_k4 k;
-        avx512_k4_unpack(w[i].qs, sm, avx512_f16(w[i].d), avx512_f16(w[i].dmin), &k);
+        avx512_k4_unpack(w[i].qs, avx512_k4_scales(w[i].scales), avx512_f16(w[i].d), avx512_f16(w[i].dmin), &k);
         /* wv[g] lanes 0..31 are sub-block 2g (fifth bit: bit 2g of
          * qh[l]), lanes 32..63 sub-block 2g+1 (bit 2g+1) */
         const __m512i qh2 = _mm512_broadcast_i64x4(avx512_load256(w[i].qh));

@@ -91,6 +91,11 @@ void ops_embed(const struct weight *w, int32_t id, float *out)
  * while every token of the batch passes over them. */
 #define OPS_TILE_BYTES (256 * 1024)
 
+/* How far ahead of the kernel the weight stream is prefetched. Measured
+ * on the 3B Q4_K model, two threads: 2 KiB gave decode +10% over no
+ * prefetch, 4 KiB a little less, 12 KiB was slower than none. */
+#define OPS_PREFETCH_BYTES 2048
+
 /* 64-byte aligned allocation of n * size bytes (rounded up to whole
  * cache lines), NULL on overflow or exhaustion; release with free(). */
 static void *ops_alloc_lines(uint64_t n, uint64_t size)
@@ -159,12 +164,22 @@ struct mm_job {
 static void mm_rows(const struct mm_part *p, int r0, int r1, int n_tok, int nx)
 {
     const int64_t cols = p->w->cols, rows = p->w->rows;
+    const uint64_t rb = p->w->row_bytes;
     float out[KERN_NX_MAX];
     for (int t = 0; t < n_tok; t += nx) {
         const int m = MIN(nx, n_tok - t);
         const void *xt = (const char *)p->act + (size_t)t * p->act_stride;
         for (int r = r0; r < r1; r++) {
-            p->dot(cols, p->w->data + (uint64_t)r * p->w->row_bytes, xt, p->act_stride, m, out);
+            const uint8_t *row = p->w->data + (uint64_t)r * rb;
+            /* First pass over the rows: they come from memory. The
+             * hardware prefetchers stop at 4 KiB page boundaries (the
+             * map has small pages), so ask for the bytes one prefetch
+             * distance ahead ourselves. Prefetches never fault, so
+             * running past the matrix is harmless. */
+            if (t == 0)
+                for (uint64_t off = 0; off < rb; off += 64)
+                    __builtin_prefetch(row + OPS_PREFETCH_BYTES + off, 0, 3);
+            p->dot(cols, row, xt, p->act_stride, m, out);
             for (int j = 0; j < m; j++)
                 p->y[(size_t)(t + j) * rows + r] = out[j];
         }
