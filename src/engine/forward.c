@@ -53,13 +53,11 @@ static void forward_attention_task(void *ctx, int task, int thread)
     const int kvh = h / group;
     const float *q = s->q + (size_t)t * q_dim + (size_t)h * hd;
     float *att = s->att + (size_t)thread * s->att_stride;
-    for (int j = 0; j < n_pos; j++)
-        att[j] = kt->dot_f32(q, kv_k(&s->kv, job->l, j) + (size_t)kvh * hd, hd) * scale;
+    const size_t stride = (size_t)s->kv.kv_dim; /* floats from one position to the next */
+    kt->attn_scores(att, q, kv_k(&s->kv, job->l, 0) + (size_t)kvh * hd, stride, n_pos, hd, scale);
     ops_softmax(att, n_pos);
-    float *out = s->attn + (size_t)t * q_dim + (size_t)h * hd;
-    memset(out, 0, (size_t)hd * sizeof(float));
-    for (int j = 0; j < n_pos; j++)
-        kt->axpy_f32(out, kv_v(&s->kv, job->l, j) + (size_t)kvh * hd, att[j], hd);
+    kt->attn_mix(s->attn + (size_t)t * q_dim + (size_t)h * hd, att,
+                 kv_v(&s->kv, job->l, 0) + (size_t)kvh * hd, stride, n_pos, hd);
 }
 
 static void forward_attention(struct smol_seq *s, int l, int p0, int n)

@@ -82,19 +82,26 @@ GENERIC_DOT(Q6_K)
 #undef GENERIC_DOT
 static_assert(GENERIC_CHUNK % QK_K == 0, "the chunk must hold whole blocks of every type");
 
-/* Attention in plain float, summed left to right. */
-static float generic_dot_f32(const float *a, const float *b, int n)
+/* Attention in plain float, summed left to right (the reference
+ * forward pass's order). */
+static void generic_attn_scores(float *s, const float *q, const float *k, size_t stride, int n,
+                                int hd, float scale)
 {
-    float s = 0.0f;
-    for (int i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    for (int j = 0; j < n; j++, k += stride) {
+        float dot = 0.0f;
+        for (int i = 0; i < hd; i++)
+            dot += q[i] * k[i];
+        s[j] = dot * scale;
+    }
 }
 
-static void generic_axpy_f32(float *y, const float *x, float a, int n)
+static void generic_attn_mix(float *out, const float *p, const float *v, size_t stride, int n,
+                             int hd)
 {
-    for (int i = 0; i < n; i++)
-        y[i] += a * x[i];
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int j = 0; j < n; j++, v += stride)
+        for (int i = 0; i < hd; i++)
+            out[i] += p[j] * v[i];
 }
 
 const struct kernels kernels_generic = {
@@ -113,8 +120,8 @@ const struct kernels kernels_generic = {
     },
     .quantize_q8_0 = quant_quantize_row_q8_0_act,
     .quantize_q8_K = quant_quantize_row_q8_K,
-    .dot_f32 = generic_dot_f32,
-    .axpy_f32 = generic_axpy_f32,
+    .attn_scores = generic_attn_scores,
+    .attn_mix = generic_attn_mix,
 };
 static_assert(GGML_TYPE_F32 == 0, "a zeroed act_type must mean float activations");
 

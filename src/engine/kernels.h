@@ -57,9 +57,13 @@ struct kernels {
     /* activation quantizers: bit-identical to quant.h's references */
     void (*quantize_q8_0)(const float *x, struct block_q8_0 *y, int64_t n);
     void (*quantize_q8_K)(const float *x, struct block_q8_K *y, int64_t n);
-    /* attention: sum a[i]*b[i]; and y[i] += a * x[i] (i < n, any n) */
-    float (*dot_f32)(const float *a, const float *b, int n);
-    void (*axpy_f32)(float *y, const float *x, float a, int n);
+    /* attention for one query head over n cached positions, whose key
+     * and value rows of hd floats lie stride floats apart:
+     *   attn_scores  s[j] = scale * (q . k_j)
+     *   attn_mix     out = sum_j p[j] * v_j (out is overwritten) */
+    void (*attn_scores)(float *s, const float *q, const float *k, size_t stride, int n, int hd,
+                        float scale);
+    void (*attn_mix)(float *out, const float *p, const float *v, size_t stride, int n, int hd);
 };
 
 /* The table named name if this binary has it and this CPU and OS can

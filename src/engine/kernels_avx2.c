@@ -517,19 +517,67 @@ static void avx2_quantize_q8_0(const float *x, struct block_q8_0 *y, int64_t n)
 /* Attention                                                           */
 /* ------------------------------------------------------------------ */
 
-static float avx2_dot_f32(const float *a, const float *b, int n)
+/* Scores, four keys at a time so each load of q serves four of them;
+ * a scalar tail for head dimensions that are not a multiple of 8. */
+static void avx2_attn_scores(float *s, const float *q, const float *k, size_t stride, int n,
+                             int hd, float scale)
 {
-    return avx2_dot1_f32(n, a, b);
+    const int full = hd / 8 * 8;
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *k0 = k + (size_t)j * stride, *k1 = k0 + stride, *k2 = k1 + stride,
+                    *k3 = k2 + stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < full; i += 8) {
+            const __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
+            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
+            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+        }
+        float d0 = avx2_hsum(a0), d1 = avx2_hsum(a1), d2 = avx2_hsum(a2), d3 = avx2_hsum(a3);
+        for (int i = full; i < hd; i++) {
+            d0 += q[i] * k0[i];
+            d1 += q[i] * k1[i];
+            d2 += q[i] * k2[i];
+            d3 += q[i] * k3[i];
+        }
+        s[j] = d0 * scale;
+        s[j + 1] = d1 * scale;
+        s[j + 2] = d2 * scale;
+        s[j + 3] = d3 * scale;
+    }
+    for (; j < n; j++)
+        s[j] = avx2_dot1_f32(hd, q, k + (size_t)j * stride) * scale;
 }
 
-static void avx2_axpy_f32(float *y, const float *x, float a, int n)
+/* The weighted sum of value rows, 32 output floats at a time held in
+ * registers across all positions; a scalar tail. */
+static void avx2_attn_mix(float *out, const float *p, const float *v, size_t stride, int n,
+                          int hd)
 {
-    const __m256 va = _mm256_set1_ps(a);
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++)
-        y[i] += a * x[i];
+    int c = 0;
+    for (; c + 32 <= hd; c += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *vj = v + c;
+        for (int j = 0; j < n; j++, vj += stride) {
+            const __m256 pj = _mm256_set1_ps(p[j]);
+            a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj), a0);
+            a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8), a1);
+            a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 16), a2);
+            a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 24), a3);
+        }
+        _mm256_storeu_ps(out + c, a0);
+        _mm256_storeu_ps(out + c + 8, a1);
+        _mm256_storeu_ps(out + c + 16, a2);
+        _mm256_storeu_ps(out + c + 24, a3);
+    }
+    for (; c < hd; c++) {
+        float a = 0.0f;
+        for (int j = 0; j < n; j++)
+            a += p[j] * v[(size_t)j * stride + c];
+        out[c] = a;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -558,8 +606,8 @@ const struct kernels kernels_avx2 = {
     },
     .quantize_q8_0 = avx2_quantize_q8_0,
     .quantize_q8_K = avx2_quantize_q8_K,
-    .dot_f32 = avx2_dot_f32,
-    .axpy_f32 = avx2_axpy_f32,
+    .attn_scores = avx2_attn_scores,
+    .attn_mix = avx2_attn_mix,
 };
 
 #endif /* __x86_64__ */

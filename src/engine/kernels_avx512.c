@@ -487,22 +487,74 @@ static void avx512_quantize_q8_0(const float *x, struct block_q8_0 *y, int64_t n
 /* Attention                                                           */
 /* ------------------------------------------------------------------ */
 
-static float avx512_dot_f32(const float *a, const float *b, int n)
+/* Scores, four keys at a time so each load of q serves four of them;
+ * the head dimension in steps of 16 with a masked tail. */
+static void avx512_attn_scores(float *s, const float *q, const float *k, size_t stride, int n,
+                               int hd, float scale)
 {
-    return avx512_dot1_f32(n, a, b);
+    const __mmask16 tail = (__mmask16)((1u << (hd % 16)) - 1);
+    const int full = hd / 16 * 16;
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *k0 = k + (size_t)j * stride, *k1 = k0 + stride, *k2 = k1 + stride,
+                    *k3 = k2 + stride;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < full; i += 16) {
+            const __m512 qv = _mm512_loadu_ps(q + i);
+            a0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k0 + i), a0);
+            a1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k1 + i), a1);
+            a2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k2 + i), a2);
+            a3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k3 + i), a3);
+        }
+        if (tail) {
+            const __m512 qv = _mm512_maskz_loadu_ps(tail, q + full);
+            a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(tail, k0 + full), a0);
+            a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(tail, k1 + full), a1);
+            a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(tail, k2 + full), a2);
+            a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(tail, k3 + full), a3);
+        }
+        s[j] = _mm512_reduce_add_ps(a0) * scale;
+        s[j + 1] = _mm512_reduce_add_ps(a1) * scale;
+        s[j + 2] = _mm512_reduce_add_ps(a2) * scale;
+        s[j + 3] = _mm512_reduce_add_ps(a3) * scale;
+    }
+    for (; j < n; j++) {
+        const float *kj = k + (size_t)j * stride;
+        __m512 a = _mm512_setzero_ps();
+        for (int i = 0; i < full; i += 16)
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(kj + i), a);
+        if (tail)
+            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + full),
+                                _mm512_maskz_loadu_ps(tail, kj + full), a);
+        s[j] = _mm512_reduce_add_ps(a) * scale;
+    }
 }
 
-static void avx512_axpy_f32(float *y, const float *x, float a, int n)
+/* The weighted sum of value rows, 64 output floats at a time held in
+ * registers across all positions (the last slice masked). */
+static void avx512_attn_mix(float *out, const float *p, const float *v, size_t stride, int n,
+                            int hd)
 {
-    const __m512 va = _mm512_set1_ps(a);
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-    if (i < n) {
-        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(y + i, k,
-                              _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(k, x + i),
-                                              _mm512_maskz_loadu_ps(k, y + i)));
+    for (int c = 0; c < hd; c += 64) {
+        __mmask16 m[4];
+        AVX512_UNROLL
+        for (int u = 0; u < 4; u++) {
+            const int left = hd - c - 16 * u;
+            m[u] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+        }
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *vj = v + c;
+        for (int j = 0; j < n; j++, vj += stride) {
+            const __m512 pj = _mm512_set1_ps(p[j]);
+            a0 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[0], vj), a0);
+            a1 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[1], vj + 16), a1);
+            a2 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[2], vj + 32), a2);
+            a3 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[3], vj + 48), a3);
+        }
+        _mm512_mask_storeu_ps(out + c, m[0], a0);
+        _mm512_mask_storeu_ps(out + c + 16, m[1], a1);
+        _mm512_mask_storeu_ps(out + c + 32, m[2], a2);
+        _mm512_mask_storeu_ps(out + c + 48, m[3], a3);
     }
 }
 
@@ -532,8 +584,8 @@ const struct kernels kernels_avx512 = {
     },
     .quantize_q8_0 = avx512_quantize_q8_0,
     .quantize_q8_K = avx512_quantize_q8_K,
-    .dot_f32 = avx512_dot_f32,
-    .axpy_f32 = avx512_axpy_f32,
+    .attn_scores = avx512_attn_scores,
+    .attn_mix = avx512_attn_mix,
 };
 
 #endif /* __x86_64__ */

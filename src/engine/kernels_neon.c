@@ -277,18 +277,39 @@ static void neon_dot_q6_K(int64_t n, const void *w, const void *x, size_t xs, in
 /* Attention                                                           */
 /* ------------------------------------------------------------------ */
 
-static float neon_dot_f32(const float *a, const float *b, int n)
+static void neon_attn_scores(float *s, const float *q, const float *k, size_t stride, int n,
+                             int hd, float scale)
 {
-    return neon_dot1_f32(n, a, b);
+    for (int j = 0; j < n; j++)
+        s[j] = neon_dot1_f32(hd, q, k + (size_t)j * stride) * scale;
 }
 
-static void neon_axpy_f32(float *y, const float *x, float a, int n)
+/* The weighted sum of value rows, 16 output floats at a time held in
+ * registers across all positions; a scalar tail. */
+static void neon_attn_mix(float *out, const float *p, const float *v, size_t stride, int n,
+                          int hd)
 {
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
-    for (; i < n; i++)
-        y[i] += a * x[i];
+    int c = 0;
+    for (; c + 16 <= hd; c += 16) {
+        float32x4_t a0 = vdupq_n_f32(0), a1 = a0, a2 = a0, a3 = a0;
+        const float *vj = v + c;
+        for (int j = 0; j < n; j++, vj += stride) {
+            a0 = vfmaq_n_f32(a0, vld1q_f32(vj), p[j]);
+            a1 = vfmaq_n_f32(a1, vld1q_f32(vj + 4), p[j]);
+            a2 = vfmaq_n_f32(a2, vld1q_f32(vj + 8), p[j]);
+            a3 = vfmaq_n_f32(a3, vld1q_f32(vj + 12), p[j]);
+        }
+        vst1q_f32(out + c, a0);
+        vst1q_f32(out + c + 4, a1);
+        vst1q_f32(out + c + 8, a2);
+        vst1q_f32(out + c + 12, a3);
+    }
+    for (; c < hd; c++) {
+        float a = 0.0f;
+        for (int j = 0; j < n; j++)
+            a += p[j] * v[(size_t)j * stride + c];
+        out[c] = a;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -317,8 +338,8 @@ const struct kernels kernels_neon = {
     },
     .quantize_q8_0 = quant_quantize_row_q8_0_act,
     .quantize_q8_K = quant_quantize_row_q8_K,
-    .dot_f32 = neon_dot_f32,
-    .axpy_f32 = neon_axpy_f32,
+    .attn_scores = neon_attn_scores,
+    .attn_mix = neon_attn_mix,
 };
 
 #endif /* __aarch64__ */

@@ -19,8 +19,9 @@
  *    float weights (F32/F16/BF16) at lengths that exercise every tail;
  *    the attention helpers.
  *  - ops_matmul with pools of 1, 2, 3 and 5 threads: bitwise equal
- *    results, equal to the kernel called row by row; and a whole model
- *    whose logits do not change a bit with the thread count.
+ *    results, equal to the kernel called row by row; a whole model
+ *    whose logits do not change a bit with the thread count, nor with
+ *    how a long prompt is cut into forward steps.
  *  - choosing: unknown and foreign names fail with a sentence.
  */
 #include "testutil.h"
@@ -463,23 +464,48 @@ static void test_simd_float_dots(void **state)
                 free(w), free(f), free(x);
             }
         }
-        /* attention helpers against plain double math */
-        for (size_t li = 0; li < ARRAY_SIZE(lens); li++) {
-            const int n = lens[li];
-            float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
-            float *y = malloc((size_t)n * sizeof(float)), *y0 = malloc((size_t)n * sizeof(float));
-            double want = 0, mag = 0;
-            for (int i = 0; i < n; i++) {
-                a[i] = test_rand_normal(&rng), b[i] = test_rand_normal(&rng);
-                y[i] = y0[i] = test_rand_normal(&rng);
-                want += (double)a[i] * b[i];
-                mag += fabs((double)a[i] * b[i]);
+        /* attention helpers against plain double math, at head sizes
+         * that hit every tail and with keys a row stride apart */
+        static const int hds[] = {1, 7, 8, 16, 24, 64, 65, 100, 128, 256};
+        static const int n_pos[] = {1, 3, 4, 5, 17, 64};
+        for (size_t hi = 0; hi < ARRAY_SIZE(hds); hi++) {
+            for (size_t pi = 0; pi < ARRAY_SIZE(n_pos); pi++) {
+                const int hd = hds[hi], n = n_pos[pi];
+                const size_t stride = (size_t)hd + 13;
+                float *q = malloc((size_t)hd * sizeof(float));
+                float *kv = malloc((size_t)n * stride * sizeof(float));
+                float *sc = malloc((size_t)n * sizeof(float)), *p = malloc((size_t)n * sizeof(float));
+                float *out = malloc((size_t)hd * sizeof(float));
+                for (int i = 0; i < hd; i++)
+                    q[i] = test_rand_normal(&rng);
+                for (size_t i = 0; i < (size_t)n * stride; i++)
+                    kv[i] = test_rand_normal(&rng);
+                for (int j = 0; j < n; j++)
+                    p[j] = test_rand_uniform(&rng);
+                k->attn_scores(sc, q, kv, stride, n, hd, 0.125f);
+                k->attn_mix(out, p, kv, stride, n, hd);
+                for (int j = 0; j < n; j++) {
+                    double want = 0, mag = 0;
+                    for (int i = 0; i < hd; i++) {
+                        want += (double)q[i] * kv[j * stride + i];
+                        mag += fabs((double)q[i] * kv[j * stride + i]);
+                    }
+                    if (fabs(sc[j] - 0.125 * want) > 1e-6 * mag)
+                        fail_msg("%s attn_scores hd=%d n=%d: key %d %.9g, want %.9g", k->name, hd,
+                                 n, j, (double)sc[j], 0.125 * want);
+                }
+                for (int i = 0; i < hd; i++) {
+                    double want = 0, mag = 0;
+                    for (int j = 0; j < n; j++) {
+                        want += (double)p[j] * kv[j * stride + i];
+                        mag += fabs((double)p[j] * kv[j * stride + i]);
+                    }
+                    if (fabs(out[i] - want) > 1e-6 * mag)
+                        fail_msg("%s attn_mix hd=%d n=%d: element %d %.9g, want %.9g", k->name,
+                                 hd, n, i, (double)out[i], want);
+                }
+                free(q), free(kv), free(sc), free(p), free(out);
             }
-            assert_true(fabs(k->dot_f32(a, b, n) - want) <= 1e-6 * mag);
-            k->axpy_f32(y, a, 0.75f, n);
-            for (int i = 0; i < n; i++)
-                assert_true(fabs(y[i] - (y0[i] + 0.75 * a[i])) <= 1e-6 * (fabs(y0[i]) + fabs(a[i])));
-            free(a), free(b), free(y), free(y0);
         }
     }
 }
@@ -647,6 +673,51 @@ static void test_model_threads(void **state)
     unlink(path);
 }
 
+/* A prompt longer than a forward step (SEQ_BATCH) goes in chunks; the
+ * logits must not depend on where the chunks fall: one call of 300
+ * tokens (256 + 44), two of 150, and one token at a time give the same
+ * bits, on the default kernels with two threads. */
+static void test_prompt_chunks(void **state)
+{
+    (void)state;
+    struct synth_shape sh;
+    synth_shape_tiny(&sh, GGML_TYPE_Q6_K);
+    const char *path = test_tmp_path(".gguf");
+    struct smol_err err = {0};
+    if (synth_write(path, &sh, GGML_TYPE_Q6_K, 9, &err) != 0)
+        fail_msg("synth_write: %s", err.msg);
+    struct smol_model_opts o = {.n_threads = 2};
+    struct smol_model *m = smol_model_open(path, &o, &err);
+    if (!m)
+        fail_msg("open: %s", err.msg);
+    const int n = 300, V = smol_n_vocab(m);
+    int32_t toks[300];
+    for (int i = 0; i < n; i++)
+        toks[i] = (i * 131 + 17) % V;
+    float *a = malloc((size_t)n * V * sizeof(float)), *b = malloc((size_t)n * V * sizeof(float));
+    assert_true(a && b);
+    struct smol_seq *s = smol_seq_new(m, 320, &err);
+    assert_non_null(s);
+    assert_int_equal(smol_eval(s, toks, n, a, SMOL_EVAL_ALL_LOGITS, &err), 0);
+    smol_seq_free(s);
+    s = smol_seq_new(m, 320, &err);
+    assert_int_equal(smol_eval(s, toks, 150, b, SMOL_EVAL_ALL_LOGITS, &err), 0);
+    assert_int_equal(smol_eval(s, toks + 150, 150, b + (size_t)150 * V, SMOL_EVAL_ALL_LOGITS, &err), 0);
+    if (memcmp(a, b, (size_t)n * V * sizeof(float)))
+        fail_msg("300 tokens at once and as 150 + 150 give different logits");
+    smol_seq_free(s);
+    s = smol_seq_new(m, 320, &err);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(smol_eval(s, &toks[i], 1, b, 0, &err), 0);
+        if (memcmp(a + (size_t)i * V, b, (size_t)V * sizeof(float)))
+            fail_msg("token %d: one at a time differs from the batch", i);
+    }
+    smol_seq_free(s);
+    free(a), free(b);
+    smol_model_close(m);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_choosing),
         cmocka_unit_test(test_matmul_threads),
         cmocka_unit_test(test_model_threads),
+        cmocka_unit_test(test_prompt_chunks),
     };
     return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
 }
