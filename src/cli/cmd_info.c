@@ -21,7 +21,7 @@ int cmd_info(int argc, char **argv)
     }
     if (optind < argc)
         return cli_fail("unexpected argument '%s'", argv[optind]);
-    struct smol_model *m = cli_open_model(model, 1, false);
+    struct smol_model *m = cli_open_model(model, 0, false);
     if (!m)
         return 1;
     struct smol_model_info in;
@@ -46,6 +46,7 @@ int cmd_info(int argc, char **argv)
     printf("parameters:       %llu (%.2f M)\n", (unsigned long long)in.n_params, in.n_params / 1e6);
     printf("file size:        %llu bytes (%.2f MiB)\n", (unsigned long long)in.file_size,
            in.file_size / 1048576.0);
+    printf("kernels:          %s, %d thread%s\n", in.kernels, in.n_threads, in.n_threads == 1 ? "" : "s");
     printf("chat template:    %s\n", !in.has_chat_template ? "absent (using ChatML)"
                                      : in.is_smollm3_template ? "present (SmolLM3)"
                                                               : "present, not SmolLM3 (using ChatML)");

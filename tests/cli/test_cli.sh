@@ -47,7 +47,7 @@ command -v node >/dev/null || { bad "node is needed to read the fixtures' JSON";
 out=$("$BIN" info -m "$FIX/tiny-q4_k_m.gguf" 2>&1)
 if grep -q 'architecture:     smollm3' <<<"$out" && grep -q 'F32:17 Q4_K:48 Q6_K:9' <<<"$out" \
    && grep -q 'parameters:       6885632' <<<"$out" && grep -q 'every 4th without RoPE' <<<"$out" \
-   && grep -q 'present (SmolLM3)' <<<"$out" && grep -q 'heads:            4 query, 2 key/value, head dim 64' <<<"$out"; then
+   && grep -q 'present (SmolLM3)' <<<"$out" && grep -qE 'kernels:          (generic|avx2|avx512|neon), [0-9]+ thread' <<<"$out" && grep -q 'heads:            4 query, 2 key/value, head dim 64' <<<"$out"; then
   ok "info on tiny-q4_k_m"
 else bad "info on tiny-q4_k_m" "$out"; fi
 
