@@ -2,7 +2,7 @@
 #
 #   make            build/smolbot (optimised, runs on any x86-64 / aarch64)
 #   make test       sanitizer build (ASan + UBSan), unit, parity and CLI tests
-#   make run        build, then answer PROMPT with MODEL (see README)
+#   make run        build, get the model if missing, chat at http://localhost:3000
 #   make bench      prompt/decode speed vs the memory roofline (BENCH_MODEL)
 #   make clean      remove build/
 #
@@ -10,7 +10,7 @@
 # (src/base + src/engine) is a static library both flavours link.
 
 CC      ?= cc
-PKGS    := libutf8proc libcjson sqlite3 libcurl libcrypto libedit libmicrohttpd
+PKGS    := libutf8proc libcjson sqlite3 libcurl libcrypto libedit libmicrohttpd md4c
 TESTPKGS:= cmocka
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -40,7 +40,7 @@ REL_LIB_OBJS  := $(LIB_SRCS:%.c=$(REL)/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASN)/%.o)
 TEST_BINS     := $(patsubst %.c,$(ASN)/%,$(TEST_SRCS))
 
-.PHONY: all test run bench clean help
+.PHONY: all test run bench clean help FORCE
 all: build/smolbot
 
 build/smolbot: $(CLI_SRCS:%.c=$(REL)/%.o) $(REL)/libsmolapp.a $(REL)/libsmol.a
@@ -54,11 +54,11 @@ $(ASN)/libsmol.a: $(ASAN_LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(REL)/libsmolapp.a: $(APP_SRCS:%.c=$(REL)/%.o)
+$(REL)/libsmolapp.a: $(APP_SRCS:%.c=$(REL)/%.o) $(REL)/gen/assets.o
 	@rm -f $@
 	ar rcs $@ $^
 
-$(ASN)/libsmolapp.a: $(APP_SRCS:%.c=$(ASN)/%.o)
+$(ASN)/libsmolapp.a: $(APP_SRCS:%.c=$(ASN)/%.o) $(ASN)/gen/assets.o
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -86,11 +86,65 @@ $(ASN)/tests/%: $(ASN)/tests/%.o $(ASN)/tests/testutil.o $(ASN)/libsmolapp.a $(A
 test: $(TEST_BINS) $(ASN)/smolbot
 	@SMOLBOT=$(ASN)/smolbot bash tests/run.sh $(TEST_BINS)
 
-MODEL  ?= $(HOME)/.local/share/smolbot/models/SmolLM3-3B-Q4_K_M.gguf
-PROMPT ?= Tell me about yourself.
+# The web page's assets, embedded in the binary (tools/embed.c): ours from
+# src/web, HTMX, its SSE extension and highlight.js from node_modules (npm
+# ci, scripts/deps.sh). Without node_modules the build still works and the
+# page says what is missing. highlight.js ships CommonJS modules only: they
+# are wrapped into one browser script here, with the languages below.
+NM         := node_modules
+HLJS_LANGS := bash c cpp csharp css diff go ini java javascript json kotlin lua makefile \
+              markdown php plaintext python ruby rust shell sql swift typescript xml yaml
+HLJS_SRCS  := $(wildcard $(NM)/highlight.js/lib/core.js $(HLJS_LANGS:%=$(NM)/highlight.js/lib/languages/%.js))
+WEB_ASSETS := /index.html=src/web/index.html /assets/app.js=src/web/app.js \
+              /assets/app.css=src/web/app.css /assets/favicon.svg=src/web/favicon.svg \
+              $(if $(wildcard $(NM)/htmx.org/dist/htmx.min.js),/assets/htmx.min.js=$(NM)/htmx.org/dist/htmx.min.js) \
+              $(if $(wildcard $(NM)/htmx-ext-sse/dist/sse.min.js),/assets/sse.js=$(NM)/htmx-ext-sse/dist/sse.min.js) \
+              $(if $(HLJS_SRCS),/assets/hljs.js=build/gen/hljs.js \
+                /assets/hljs-light.css=$(NM)/highlight.js/styles/github.min.css \
+                /assets/hljs-dark.css=$(NM)/highlight.js/styles/github-dark.min.css)
+
+build/tools/embed: tools/embed.c
+	@mkdir -p $(@D)
+	$(CC) -O1 -std=c17 $(WARN) -o $@ $<
+
+build/gen/hljs.js: $(HLJS_SRCS)
+	@mkdir -p $(@D)
+	@{ printf '(function(){var module={exports:{}};\n'; cat $(NM)/highlight.js/lib/core.js; \
+	   printf '\nwindow.hljs=module.exports;})();\n'; \
+	   for l in $(HLJS_LANGS); do printf '(function(){var module={exports:{}};\n'; \
+	     cat $(NM)/highlight.js/lib/languages/$$l.js; \
+	     printf '\nhljs.registerLanguage("%s",module.exports);})();\n' $$l; done; } > $@.tmp
+	@mv $@.tmp $@
+
+# The list of assets is a prerequisite too: npm ci brings files older than
+# the last build, so a changed list is what says to embed again.
+build/gen/assets.list: FORCE
+	@mkdir -p $(@D)
+	@echo '$(WEB_ASSETS)' | cmp -s - $@ || echo '$(WEB_ASSETS)' > $@
+
+build/gen/assets.c: build/tools/embed build/gen/assets.list $(foreach a,$(WEB_ASSETS),$(lastword $(subst =, ,$(a))))
+	build/tools/embed $@ $(WEB_ASSETS)
+
+$(REL)/gen/assets.o: build/gen/assets.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -c -o $@ $<
+
+$(ASN)/gen/assets.o: build/gen/assets.c
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+# `make run`: from nothing to a chat. MODEL names a GGUF file; without it
+# `smolbot pull` fetches SmolLM3-3B Q4_K_M (once) and prints its path, or
+# says in one line why it cannot and how to run with MODEL=path instead.
+PORT ?= 3000
 run: build/smolbot
-	@test -f "$(MODEL)" || { echo "smolbot: no model at $(MODEL); run 'make run MODEL=path/to/model.gguf'" >&2; exit 1; }
-	build/smolbot run -m "$(MODEL)" -p "$(PROMPT)"
+	@model="$(MODEL)"; \
+	if [ -z "$$model" ]; then \
+	  model=$$(build/smolbot pull) || exit 1; \
+	fi; \
+	test -f "$$model" || { echo "smolbot: no model at $$model; run: MODEL=path/to/model.gguf make run" >&2; exit 1; }; \
+	echo "smolbot: starting; the chat will be at http://localhost:$(PORT)/"; \
+	exec build/smolbot serve -m "$$model" --port $(PORT) $(SERVE_ARGS)
 
 # `make bench`: speed against this machine's memory roofline (README,
 # Performance), on BENCH_MODEL: by default a synthetic SmolLM3-3B Q4_K_M

@@ -14,12 +14,14 @@ declare -A PKGS=(
   [libcurl]=libcurl4-openssl-dev  # smolbot pull
   [libcrypto]=libssl-dev          # SHA-256 of downloads (OpenSSL EVP)
   [libmicrohttpd]=libmicrohttpd-dev  # the HTTP server of `smolbot serve`
+  [md4c]=libmd4c-dev              # markdown of the web chat (our own safe renderer on md4c's parser)
 )
 # command -> Debian package
 declare -A TOOLS=(
   [gcc]=gcc [make]=make [pkg-config]=pkg-config
   [node]=nodejs                   # the CLI tests read the fixtures' JSON with node
   [npm]=npm                       # installs package-lock.json's packages (npm ci)
+  [chromium]=chromium             # the web chat's browser tests (Debian's build, never a download)
 )
 
 # The npm packages pinned by package-lock.json (the end-to-end tests'

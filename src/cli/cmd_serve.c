@@ -1,18 +1,22 @@
 /*
  * cmd_serve.c: `smolbot serve`: the HTTP server with the OpenAI-compatible
- * API, the engine's worker and, later, the web chat.
+ * API, the engine's worker, and the web chat with its chats in the store.
  *
  * Start-up order: the HTTP server listens first (answering 503 "loading"
  * while the model maps), then the model, the worker, ready. SIGINT and
  * SIGTERM are blocked in every thread and taken by sigwait here, so the
  * shutdown runs on this thread in a fixed order: stop accepting
  * connections, let the generations in flight end (at most
- * --shutdown-timeout seconds, then cancel them), let their replies reach
- * the clients (at most 5 s more), close the rest, stop the worker, exit 0.
+ * --shutdown-timeout seconds, then cancel them; the page's answers are
+ * saved as far as they got), end the page's event streams, let the
+ * replies reach the clients (at most 5 s more), close the rest, stop the
+ * worker, close the store, exit 0.
  */
 #include "cli.h"
 #include "http.h"
 #include "openai.h"
+#include "store.h"
+#include "ui.h"
 #include "worker.h"
 
 #include <getopt.h>
@@ -30,7 +34,8 @@ static const char serve_usage[] =
     "                            at most 4096)\n"
     "  -t, --threads N           threads (default: all cores)\n"
     "      --api-key KEY         require 'Authorization: Bearer KEY' (also $SMOLBOT_API_KEY)\n"
-    "      --db PATH             chat database of the web chat\n"
+    "      --db PATH             the web chat's database (default\n"
+    "                            $XDG_DATA_HOME/smolbot/chats.db, else ~/.local/share/...)\n"
     "      --cors-origin ORIGIN  allow browser calls from ORIGIN (default: no CORS headers)\n"
     "      --alias NAME          the model id in the API (default: the file name)\n"
     "      --slots N             conversations whose KV cache is kept (default 2)\n"
@@ -44,6 +49,7 @@ static const char serve_usage[] =
     "      --sse-keepalive-ms MS keep-alive comment interval of event streams (default 30000)\n"
     "      --shutdown-timeout S  how long SIGINT/SIGTERM waits for generations (default 10)\n"
     "      --date TEXT           the chat template's date, \"DD Month YYYY\" (default: today)\n"
+    "      --ui-token-delay-ms MS  slow the web chat's answers to one token per MS (tests)\n"
     "  -v, --verbose             log every request on stderr\n";
 
 /* The model id: the file name without directories and ".gguf". */
@@ -66,10 +72,10 @@ int cmd_serve(int argc, char **argv)
     struct openai_opts ao = {.max_streams = 16, .stream_buffer = 4u << 20, .stall_ms = 30000};
     openai_limits_default(&ao.limits);
     struct worker_opts wo = {.n_slots = 2, .max_queue = 32, .max_per_client = 8};
-    long n_ctx = 0, threads = 0, v, shutdown_s = 10;
+    long n_ctx = 0, threads = 0, v, shutdown_s = 10, ui_delay = 0;
     enum { O_HOST = 256, O_PORT, O_KEY, O_DB, O_CORS, O_ALIAS, O_SLOTS, O_BODY, O_HEADER,
            O_CONNS, O_STREAMS, O_QUEUE, O_PERCLIENT, O_TIMEOUT, O_KEEPALIVE, O_SHUTDOWN,
-           O_DATE };
+           O_DATE, O_UIDELAY };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},
         {"host", required_argument, NULL, O_HOST},
@@ -91,6 +97,7 @@ int cmd_serve(int argc, char **argv)
         {"sse-keepalive-ms", required_argument, NULL, O_KEEPALIVE},
         {"shutdown-timeout", required_argument, NULL, O_SHUTDOWN},
         {"date", required_argument, NULL, O_DATE},
+        {"ui-token-delay-ms", required_argument, NULL, O_UIDELAY},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -130,6 +137,9 @@ int cmd_serve(int argc, char **argv)
                 return 1;
             break;
         case O_DATE: date = optarg; break;
+        case O_UIDELAY: if (!cli_parse_int("--ui-token-delay-ms", optarg, 0, 10000, &ui_delay))
+                return 1;
+            break;
         case 'v': ho.log_requests = true; break;
         case 'h': fputs(serve_usage, stdout); return 0;
         default: return cli_fail("see 'smolbot serve --help'");
@@ -139,7 +149,6 @@ int cmd_serve(int argc, char **argv)
         return cli_fail("unexpected argument '%s' (see 'smolbot serve --help')", argv[optind]);
     if (!model)
         return cli_fail("no model given (use -m MODEL.gguf)");
-    (void)db; /* NEEDSWORK: the web chat keeps its chats there */
 
     /* Before any thread exists: the signals go to sigwait below, and a
      * client that vanishes mid-write must not kill the process. */
@@ -156,14 +165,33 @@ int cmd_serve(int argc, char **argv)
     struct worker *w = NULL;
     struct openai_api *api = NULL;
     struct http_server *srv = NULL;
+    struct store *st = NULL;
+    struct ui *ui = NULL;
     char id[256];
     serve_model_id(model, id, sizeof(id));
     ao.model_path = model;
     ao.model_id = alias ? alias : id;
     ao.n_slots = wo.n_slots;
     ao.date = date;
-    if (!(api = openai_new(&ao, &err)) || !(srv = http_new(&ho, &err)) ||
-        openai_register(api, srv) || http_start(srv, &err)) {
+    /* the chats first: a database that cannot be opened stops us at once */
+    if (store_open(db, &st, &err) < 0) {
+        cli_fail("%s", err.msg);
+        goto done;
+    }
+    int n_rec = store_recover_interrupted(st, &err);
+    if (n_rec < 0) {
+        cli_fail("%s", err.msg);
+        goto done;
+    }
+    fprintf(stderr, "smolbot: chats in %s%s\n", store_path(st),
+            n_rec > 0 ? " (answers cut by an earlier stop are kept as partial)" : "");
+    struct ui_opts uo = {.model_id = alias ? alias : id, .model_path = model,
+                         .api_key = ho.api_key, .date = date, .stream_buffer = ao.stream_buffer,
+                         .stall_ms = ao.stall_ms, .max_streams = ao.max_streams * 2,
+                         .token_delay_ms = (int)ui_delay};
+    if (!(api = openai_new(&ao, &err)) || !(ui = ui_new(&uo, &err)) ||
+        !(srv = http_new(&ho, &err)) || openai_register(api, srv) || ui_register(ui, srv) ||
+        http_start(srv, &err)) {
         cli_fail("%s", err.code ? err.msg : "cannot set up the server");
         goto done;
     }
@@ -188,6 +216,10 @@ int cmd_serve(int argc, char **argv)
         goto done;
     }
     openai_attach(api, m, w, wo.n_ctx);
+    if (ui_attach(ui, m, w, wo.n_ctx, st, &err) < 0) {
+        cli_fail("%s", err.msg);
+        goto done;
+    }
     http_set_ready(srv, true);
     fprintf(stderr, "smolbot: ready: model '%s', context %d tokens, %d slot%s%s\n", ao.model_id,
             wo.n_ctx, wo.n_slots, wo.n_slots == 1 ? "" : "s",
@@ -203,15 +235,20 @@ int cmd_serve(int argc, char **argv)
     if (n > 0)
         fprintf(stderr, "smolbot: cancelled %d generation%s at the shutdown timeout\n", n,
                 n == 1 ? "" : "s");
-    /* the answers are made; let their last bytes reach the clients */
+    /* the answers are made; end the page's streams and let the last
+     * bytes reach the clients */
+    ui_shutdown(ui);
     n = http_drain(srv, 5000);
     if (n > 0)
         fprintf(stderr, "smolbot: closing %d request%s still in progress\n", n, n == 1 ? "" : "s");
     rc = 0;
 done:
+    ui_shutdown(ui);
     http_free(srv); /* ends every stream and connection first */
-    worker_free(w);
+    worker_free(w); /* then no job refers to the page's chats */
+    ui_free(ui);
     openai_free(api);
+    store_close(st);
     smol_model_close(m);
     if (rc == 0)
         fprintf(stderr, "smolbot: stopped\n");
