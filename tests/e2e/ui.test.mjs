@@ -355,6 +355,26 @@ describe('the page in Chromium', { skip: skipReason || (ciMissingBrowser ? false
     await sleep(900);
     const t2 = (await answerText(page)).length;
     assert.ok(t2 > t1, `the answer grows while it streams (${t1} -> ${t2})`);
+    // auto-scroll follows the answer, and stops when the reader scrolls up
+    await page.waitForFunction(() => {
+      const sc = document.getElementById('scroller');
+      return sc.scrollHeight > sc.clientHeight + 200;
+    }, null, { timeout: 30000 });
+    const gap = () => page.evaluate(() => {
+      const sc = document.getElementById('scroller');
+      return sc.scrollHeight - sc.scrollTop - sc.clientHeight;
+    });
+    assert.ok(await gap() < 60, 'the view follows the stream');
+    await page.mouse.move(640, 300);
+    await page.mouse.wheel(0, -5000);
+    await page.waitForFunction(() => document.getElementById('scroller').scrollTop < 5);
+    await sleep(700);
+    assert.ok(await page.evaluate(() => document.getElementById('scroller').scrollTop) < 5,
+      'scrolled up, the view stays put while the answer grows');
+    assert.ok(await page.isVisible('#to-bottom'));
+    await page.click('#to-bottom');
+    await sleep(300);
+    assert.ok(await gap() < 60, 'the button brings the view back to the end');
     assert.ok(await page.isVisible('#stop-btn'), 'a stop button while it streams');
     assert.ok(!(await page.isVisible('#send-btn')));
     await page.click('#stop-btn');
