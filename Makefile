@@ -4,6 +4,7 @@
 #   make test       sanitizer build (ASan + UBSan), unit, parity and CLI tests
 #   make run        build, get the model if missing, chat at http://localhost:3000
 #   make bench      prompt/decode speed vs the memory roofline (BENCH_MODEL)
+#   make fuzz       libFuzzer targets in build/fuzz (clang; tests/fuzz/README.md)
 #   make clean      remove build/
 #
 # Objects live in build/<flavour>/, with -MMD dependency files. The engine
@@ -40,7 +41,7 @@ REL_LIB_OBJS  := $(LIB_SRCS:%.c=$(REL)/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASN)/%.o)
 TEST_BINS     := $(patsubst %.c,$(ASN)/%,$(TEST_SRCS))
 
-.PHONY: all test run bench clean help FORCE
+.PHONY: all test fuzz run bench clean help FORCE
 all: build/smolbot
 
 build/smolbot: $(CLI_SRCS:%.c=$(REL)/%.o) $(REL)/libsmolapp.a $(REL)/libsmol.a
@@ -83,8 +84,54 @@ $(ASN)/smolbot: $(CLI_SRCS:%.c=$(ASN)/%.o) $(ASN)/libsmolapp.a $(ASN)/libsmol.a
 $(ASN)/tests/%: $(ASN)/tests/%.o $(ASN)/tests/testutil.o $(ASN)/libsmolapp.a $(ASN)/libsmol.a
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(shell pkg-config --libs $(TESTPKGS)) $(LDLIBS_COMMON)
 
-test: $(TEST_BINS) $(ASN)/smolbot
-	@SMOLBOT=$(ASN)/smolbot bash tests/run.sh $(TEST_BINS)
+# `make test` replays the fuzz corpora and regression inputs through the
+# targets built with gcc's sanitizers (tests/fuzz/replay.c), and, when
+# clang with libFuzzer is here (scripts/deps.sh installs it), also fuzzes
+# each target briefly (tests/fuzz/run.sh); else run.sh says it skipped.
+REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(ASN)/tests/fuzz/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
+test: $(TEST_BINS) $(ASN)/smolbot $(REPLAY_BINS)
+	@$(if $(FUZZ_OK),$(MAKE) --no-print-directory fuzz,echo "fuzz: $(FUZZ_CC) with libFuzzer not found: the fuzz pass is skipped")
+	@SMOLBOT=$(ASN)/smolbot FUZZ_REPLAY=$(ASN)/tests/fuzz FUZZ_BIN=$(if $(FUZZ_OK),$(FUZ)) \
+	  bash tests/run.sh $(TEST_BINS)
+
+$(ASN)/tests/fuzz/replay_%: $(ASN)/tests/fuzz/fuzz_%.o $(ASN)/tests/fuzz/fuzzutil.o \
+                            $(ASN)/tests/fuzz/replay.o $(ASN)/libsmolapp.a $(ASN)/libsmol.a
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS_COMMON)
+
+# `make fuzz`: one libFuzzer binary per tests/fuzz/fuzz_*.c, in build/fuzz,
+# built with clang's -fsanitize=fuzzer,address,undefined against the engine
+# and server compiled with the same sanitizers (their own objects, never
+# mixed with gcc's). tests/fuzz/README.md says how to run them long.
+FUZZ_CC    ?= clang
+FUZ        := build/fuzz
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS = -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(CFLAGS_COMMON) -Itests/fuzz
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZ)/%,$(wildcard tests/fuzz/fuzz_*.c))
+# Probed once, and only when `make test` asks, so plain builds never pay for it.
+FUZZ_OK     = $(eval FUZZ_OK := $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, long n) \
+                { return 0; }' | $(FUZZ_CC) -fsanitize=fuzzer -x c -o /dev/null - 2>/dev/null \
+                && echo 1))$(FUZZ_OK)
+
+fuzz: $(FUZZ_BINS)
+
+$(FUZ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(ISA_FLAGS) -c -o $@ $<
+
+$(FUZ)/libsmol.a: $(LIB_SRCS:%.c=$(FUZ)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZ)/libsmolapp.a: $(APP_SRCS:%.c=$(FUZ)/%.o) $(FUZ)/gen/assets.o
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZ)/gen/assets.o: build/gen/assets.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZ)/fuzz_%: $(FUZ)/tests/fuzz/fuzz_%.o $(FUZ)/tests/fuzz/fuzzutil.o $(FUZ)/libsmolapp.a $(FUZ)/libsmol.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS_COMMON)
 
 # The web page's assets, embedded in the binary (tools/embed.c): ours from
 # src/web, HTMX, its SSE extension and highlight.js from node_modules (npm
@@ -163,7 +210,7 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '3,9p' Makefile
+	@sed -n '3,10p' Makefile
 
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)

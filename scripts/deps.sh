@@ -22,6 +22,7 @@ declare -A TOOLS=(
   [node]=nodejs                   # the CLI tests read the fixtures' JSON with node
   [npm]=npm                       # installs package-lock.json's packages (npm ci)
   [chromium]=chromium             # the web chat's browser tests (Debian's build, never a download)
+  [clang]=clang                   # the fuzzers (make fuzz; make test's short fuzz pass)
 )
 
 # The npm packages pinned by package-lock.json (the end-to-end tests'
@@ -52,6 +53,15 @@ for t in "${!TOOLS[@]}"; do
   command -v "$t" >/dev/null 2>&1 || missing+=("${TOOLS[$t]}")
 done
 command -v pkg-config >/dev/null 2>&1 && has_pc=1 || has_pc=0
+# libFuzzer's runtime is a separate package from clang, only recommended
+# by it (Debian 12: libclang-rt-dev, i.e. libclang-rt-14-dev for clang 14):
+# with clang there, check that a fuzzer links.
+if ! command -v clang >/dev/null 2>&1; then
+  missing+=(libclang-rt-dev)
+elif ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' |
+     clang -fsanitize=fuzzer -x c -o /dev/null - >/dev/null 2>&1; then
+  missing+=("libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev")
+fi
 for pc in "${!PKGS[@]}"; do
   if [ $has_pc -eq 0 ] || ! pkg-config --exists "$pc"; then
     missing+=("${PKGS[$pc]}")

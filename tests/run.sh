@@ -41,6 +41,20 @@ for t in tests/cli/*.sh; do
   if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then fail=$((fail + 1)); fi
   [ $rc -ne 0 ] && failed_bins+=("$t")
 done
+# The fuzz pass (tests/fuzz/run.sh, the same ok/not ok/skip lines): the
+# corpora and regression inputs replayed (FUZZ_REPLAY), and a short
+# libFuzzer run per target when clang was there to build them (FUZZ_BIN).
+if [ -f tests/fuzz/run.sh ]; then
+  echo "=== tests/fuzz"
+  out=$(bash tests/fuzz/run.sh 2>&1); rc=$?
+  printf '%s\n' "$out"
+  p=$(printf '%s\n' "$out" | grep -c '^ok ' || true)
+  f=$(printf '%s\n' "$out" | grep -c '^not ok ' || true)
+  s=$(printf '%s\n' "$out" | grep -c '^skip ' || true)
+  pass=$((pass + p)); fail=$((fail + f)); skipped=$((skipped + s))
+  if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then fail=$((fail + 1)); fi
+  [ $f -gt 0 ] || [ $rc -ne 0 ] && failed_bins+=("tests/fuzz")
+fi
 # The end-to-end tests (tests/e2e/*.test.mjs, node's test runner, TAP
 # output) need the npm packages: scripts/deps.sh runs npm ci.
 if compgen -G "tests/e2e/*.test.mjs" >/dev/null; then

@@ -508,6 +508,20 @@ static void check_tensors(struct cursor *c, struct gguf_file *f)
                      f->size);
             break;
         }
+        /* quant.c reads blocks through their structs, so the data must
+         * start aligned for one: the lowest set bit of the type's byte
+         * size, at most 8 (4 for F32, 2 for F16 or Q8_0). A legal but
+         * small general.alignment (1, 2) could break that; a file that
+         * does fails here instead of tripping a CHECK when it is used. */
+        const struct quant_type_info *ti = quant_type_info(t->type);
+        const uint64_t need = ti ? MIN((uint64_t)ti->type_size & -(uint64_t)ti->type_size, 8) : 1;
+        if (need > 1 && start % need != 0) {
+            cur_fail(c, SMOL_EFORMAT,
+                     "gguf: tensor '%.*s' (%s) data starts at file offset %" PRIu64
+                     ", not a multiple of %" PRIu64 " as its blocks need (alignment %"
+                     PRIu64 ")", QUOTE(t->name), ti->name, start, need, f->alignment);
+            break;
+        }
         t->data = f->base + start;
     }
     if (c->code || f->n_tensors < 2)

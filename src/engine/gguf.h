@@ -6,8 +6,9 @@
  * array length, dimension and byte size is checked against the file
  * with overflow-safe arithmetic; duplicate keys and tensor names are
  * rejected; general.alignment must be a nonzero power of two (and a
- * u32); each tensor's data must lie inside the file, aligned, and not
- * overlap another. A malformed or truncated file fails with SMOL_EFORMAT
+ * u32); each tensor's data must lie inside the file, aligned (to the
+ * alignment, and its file offset to what the type's blocks need: 4 bytes
+ * for F32, 2 for F16 or Q8_0, ...), and not overlap another. A malformed or truncated file fails with SMOL_EFORMAT
  * and a sentence naming the field and its byte offset; nothing ever
  * reads outside the map. Tensors of a type we do not know fail too.
  *

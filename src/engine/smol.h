@@ -73,7 +73,8 @@ enum { SMOL_TOKENIZE_SPECIAL = 1 }; /* parse <|im_start|> etc. in text */
 
 /* Tokenizes text[0..len) into out[0..cap). Returns the number of tokens
  * the text needs (which may exceed cap: retry with a larger buffer), or
- * a negative status. */
+ * a negative status: SMOL_ERANGE for an unbroken run of over 1 MiB (one
+ * "word" or run of spaces: tokenizer.h bounds memory so), SMOL_ENOMEM. */
 int smol_tokenize(const struct smol_model *m, const char *text, size_t len,
                   int flags, int32_t *out, int cap);
 

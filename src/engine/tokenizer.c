@@ -801,6 +801,10 @@ static int encode_pretoken(struct enc *e, const unsigned char *p, size_t n)
     const struct tokenizer *t = e->t;
     if (n == 1)
         return enc_emit(e, t->byte_token[p[0]]);
+    /* BPE scratch is ~40 bytes per byte of the pre-token: one unbroken
+     * 100 MB "word" would take 4 GB. Refuse it instead (tokenizer.h). */
+    if (n > TOKENIZER_MAX_PRETOKEN)
+        return SMOL_ERANGE;
     if (n > SIZE_MAX / 2 - 1)
         return SMOL_ENOMEM;
     if (2 * n > e->map_cap) {

@@ -61,10 +61,18 @@ int tokenizer_n_vocab(const struct tokenizer *t);
  * tokenizer_stream_push. */
 size_t tokenizer_max_token_len(const struct tokenizer *t);
 
+/* Longest run of bytes the pre-tokenizer leaves whole (one "word", one
+ * run of spaces) that tokenizer_encode accepts: its BPE needs about 40
+ * bytes of scratch per byte, so this bounds the memory of encoding any
+ * text to ~40 MiB (plus the caller's ids). Real text never comes close. */
+#define TOKENIZER_MAX_PRETOKEN (1u << 20)
+
 /* Encodes text[0..len) (any bytes; invalid UTF-8 is tokenized byte by
  * byte as the byte-level alphabet allows). Writes up to cap ids to out
  * and returns the total number of ids the text needs (which may exceed
- * cap: call again with a larger buffer), or a negative status. */
+ * cap: call again with a larger buffer), or a negative status:
+ * SMOL_ERANGE when a pre-token is longer than TOKENIZER_MAX_PRETOKEN or
+ * the text needs more than INT_MAX ids, SMOL_ENOMEM. */
 int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
                      int flags, int32_t *out, int cap);
 
