@@ -380,16 +380,22 @@ static bool http_host_ok(const struct http_server *s, const char *host)
         return true;
     char name[256];
     size_t n;
+    const char *rest; /* after the name: nothing, or ":PORT" */
     if (host[0] == '[') {
         const char *end = strchr(host, ']');
         if (!end)
             return false;
         n = (size_t)(end - host - 1);
         host++;
+        rest = end + 1;
     } else {
         const char *colon = strchr(host, ':');
         n = colon ? (size_t)(colon - host) : strlen(host);
+        rest = host + n;
     }
+    /* "[::1].evil.example" or "localhost:x.evil" are no loopback names */
+    if (*rest && (rest[0] != ':' || strspn(rest + 1, "0123456789") != strlen(rest + 1)))
+        return false;
     if (n == 0 || n >= sizeof(name))
         return false;
     memcpy(name, host, n);
@@ -509,6 +515,35 @@ static bool http_precheck(struct http_req *r)
 }
 
 /* ---- the libmicrohttpd callbacks ---- */
+
+static int http_hex(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes %XX in the path and query values in place, as libmicrohttpd
+ * does, except that %00 is left as it is: a NUL would cut the string
+ * short, and "/assets/app.js%00.txt" would name app.js. */
+static size_t http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi = r[0] == '%' ? http_hex(r[1]) : -1;
+        int lo = hi >= 0 ? http_hex(r[2]) : -1;
+        if (lo >= 0 && (hi | lo)) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const char *url,
                                    const char *method, const char *version,
@@ -638,6 +673,10 @@ struct http_server *http_new(const struct http_opts *o, struct smol_err *err)
         return NULL;
     }
     s->o = *o;
+    /* a stream waiting in the queue writes nothing but keep-alives: they
+     * must come before libmicrohttpd drops the connection as idle */
+    if (s->o.conn_timeout_s > 0 && s->o.keepalive_ms > s->o.conn_timeout_s * 500)
+        s->o.keepalive_ms = s->o.conn_timeout_s * 500;
     s->o.host = strdup(o->host);
     s->o.api_key = o->api_key && *o->api_key ? strdup(o->api_key) : NULL;
     s->o.cors_origin = o->cors_origin && *o->cors_origin ? strdup(o->cors_origin) : NULL;
@@ -703,6 +742,7 @@ int http_start(struct http_server *s, struct smol_err *err)
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.conn_timeout_s,
                             MHD_OPTION_NOTIFY_COMPLETED, http_completed, s,
                             MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, s,
+                            MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, s,
                             MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->d)

@@ -49,7 +49,8 @@ struct http_opts {
     size_t max_header;       /* bytes for the request line and headers (default 16 KiB) */
     int max_connections;     /* open connections (default 64) */
     int conn_timeout_s;      /* idle connection timeout (default 120) */
-    int keepalive_ms;        /* SSE keep-alive comment interval (default 30000) */
+    int keepalive_ms;        /* SSE keep-alive comment interval (default 30000;
+                                at most half of conn_timeout_s) */
     bool log_requests;       /* one line per request on stderr */
 };
 

@@ -69,12 +69,22 @@ static void reply_oom(struct http_req *req)
     reply_notice(req, 500, "Out of memory", "the server ran out of memory; try again");
 }
 
-/* A store error: 404 for a missing row, 400 for data it refused, 500. */
+/* SQLite's "database or disk is full" (the store's SMOL_EFULL), as
+ * opposed to a full queue: the store's sentences start with "store:". */
+static bool is_disk_full(const struct smol_err *err)
+{
+    return err->code == SMOL_EFULL && !strncmp(err->msg, "store:", 6);
+}
+
+/* A store error: 404 for a missing row, 400 for data it refused, 507
+ * for a full disk (nothing was saved; the server goes on), 500. */
 static void reply_store_error(struct http_req *req, const struct smol_err *err)
 {
     int status = err->code == SMOL_ENOTFOUND ? 404
-                 : err->code == SMOL_EINVAL || err->code == SMOL_EFORMAT ? 400 : 500;
-    reply_notice(req, status, status == 404 ? "Not found" : "Error", "%s", err->msg);
+                 : err->code == SMOL_EINVAL || err->code == SMOL_EFORMAT ? 400
+                 : is_disk_full(err) ? 507 : 500;
+    reply_notice(req, status, status == 404 ? "Not found" : status == 507 ? "Disk full" : "Error",
+                 "%s", err->msg);
 }
 
 /* ---- requests ---- */
@@ -563,7 +573,8 @@ static int append_message(struct ui_chat *c, enum store_role role, const char *t
 static int gen_status(const struct smol_err *err)
 {
     switch (err->code) {
-    case SMOL_EFULL: return strstr(err->msg, "being written") ? 409 : 429;
+    case SMOL_EFULL:
+        return is_disk_full(err) ? 507 : strstr(err->msg, "being written") ? 409 : 429;
     case SMOL_EINVAL: return 400;
     case SMOL_ECANCELED: return 503;
     case SMOL_ENOTFOUND: return 404;
@@ -866,7 +877,9 @@ fail:
     pthread_mutex_unlock(&c->mu);
     ui_chat_put(c);
     reply_notice(req, err.code == SMOL_ENOTFOUND ? 404 : gen_status(&err),
-                 err.code == SMOL_EFULL ? "Busy" : "Cannot do that", "%s", err.msg);
+                 is_disk_full(&err) ? "Disk full" : err.code == SMOL_EFULL ? "Busy"
+                                                                           : "Cannot do that",
+                 "%s", err.msg);
 done:
     buf_release(&extra);
     store_messages_free(v, n);

@@ -430,10 +430,17 @@ static void gen_finish(struct ui_gen *g, const struct worker_result *r)
         if (rc == 0)
             ui_chat_emit(c, ev.data, ev.len);
     } else {
-        /* the answer could not be saved: say so where the reader looks */
+        /* the answer could not be saved (a full disk): show it as it
+         * ended, so the page leaves its writing state, and say so where
+         * the reader looks */
+        struct store_message shown = {
+            .id = g->msg_id, .session_id = c->id, .role = STORE_ROLE_ASSISTANT,
+            .status = status, .content = g->content.md.data ? g->content.md.data : "",
+            .reasoning = g->reasoning.md.len ? g->reasoning.md.data : NULL, .stats = stats};
         struct buf msg;
         buf_init(&msg);
         markdown_escape(&msg, err.msg, strlen(err.msg));
+        ui_render_message(&ev, c->id, &shown, NULL, true);
         buf_appendf(&ev, "<div hx-swap-oob=\"beforeend:#messages\">");
         ui_render_notice(&ev, "error", "The answer could not be saved", msg.data ? msg.data : "");
         buf_append_str(&ev, "</div>");

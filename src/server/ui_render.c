@@ -77,7 +77,11 @@ static int render_assistant(struct buf *b, int64_t chat, const struct store_mess
                             const struct ui_gen *g, const char *oob)
 {
     const bool live = g && g->msg_id == m->id;
-    const char *status = live ? "generating" : store_status_name(m->status);
+    /* stored as generating with no live answer: its last save failed
+     * (a full disk); the next start marks it partial, show it so now */
+    const char *status = live ? "generating"
+                         : m->status == STORE_MSG_GENERATING ? store_status_name(STORE_MSG_PARTIAL)
+                                                              : store_status_name(m->status);
     int rc = buf_appendf(b, "<article class=\"msg assistant\" id=\"m%" PRId64 "\" data-id=\"%"
                          PRId64 "\" data-status=\"%s\"%s>", m->id, m->id, status, oob);
     if (live) {

@@ -10,6 +10,7 @@
  */
 #include "worker.h"
 #include "mem.h"
+#include "model_guard.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -41,6 +42,7 @@ struct worker_job {
     int raw_stop;                /* raw jobs: the stop string that matched, or -1 */
     bool event_halt;             /* on_event asked to stop */
     bool saw_cancel;
+    uint64_t faults0;            /* model_guard_faults() when it started */
 };
 
 struct worker_slot {
@@ -225,6 +227,9 @@ struct worker_job *worker_submit(struct worker *w, const struct worker_job_desc 
                                  const struct worker_job_ops *ops, void *user,
                                  struct smol_err *err)
 {
+    /* a model file changed on disk: nothing more runs on it (503) */
+    if (model_guard_check(err) < 0)
+        return NULL;
     struct worker_job *j = job_new(w, d, ops, user, err);
     if (!j)
         return NULL;
@@ -367,6 +372,8 @@ static int job_on_piece(void *user, int32_t token, const char *text, size_t len)
         j->saw_cancel = true;
         return 1; /* this token is dropped: nothing after the cancel goes out */
     }
+    if (model_guard_faults() != j->faults0)
+        return 1; /* made from weights zeroed after a truncation: dropped */
     int rc = j->raw ? job_raw_feed(j, text, len, false)
                     : smol_chat_stream_feed(j->cs, text, len, job_chat_event, j);
     return rc != 0;
@@ -420,10 +427,13 @@ static void worker_run(struct worker *w, struct worker_job *j)
     const double t0 = worker_now_ms();
     r.queue_ms = t0 - j->t_submit;
     int rc = 0;
+    j->faults0 = model_guard_faults();
     if (atomic_load(&j->cancel)) {
         r.finish = WORKER_FINISH_CANCELLED;
         goto done;
     }
+    if ((rc = model_guard_check(&err)) < 0)
+        goto done; /* changed while the job waited */
     struct worker_slot *slot = worker_pick_slot(w, j);
     if (!slot->seq && !(slot->seq = smol_seq_new(w->m, w->o.n_ctx, &err))) {
         rc = err.code ? err.code : SMOL_ENOMEM;
@@ -459,6 +469,9 @@ static void worker_run(struct worker *w, struct worker_job *j)
         if (rc)
             err_set(&err, rc, "out of memory splitting the answer");
     }
+    /* weights read as zeros after a truncation: the output is garbage */
+    if (rc >= 0 && model_guard_faults() != j->faults0)
+        rc = model_guard_check(&err);
     r.finish = rc < 0 ? WORKER_FINISH_ERROR : worker_finish_of(j, gs.stop);
     if (r.finish == WORKER_FINISH_STOP)
         r.stop_index = j->raw ? j->raw_stop : smol_chat_stream_stop_index(j->cs);

@@ -117,7 +117,9 @@ void worker_free(struct worker *w);
 /* Queues a job. Returns a reference the caller must drop with
  * worker_job_unref (cancel first if it no longer wants the output), or
  * NULL with err: SMOL_EFULL when the queue or the client's share of it
- * is full, SMOL_ECANCELED while draining, SMOL_EINVAL on a bad
+ * is full, SMOL_ECANCELED while draining or once the model's file
+ * changed on disk (model_guard.h; a job it catches running fails with
+ * it too), SMOL_EINVAL on a bad
  * description, SMOL_ENOMEM. On NULL no callback runs and ops->release
  * is not called: user stays the caller's. */
 struct worker_job *worker_submit(struct worker *w, const struct worker_job_desc *d,
