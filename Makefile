@@ -5,6 +5,7 @@
 #   make run        build, get the model if missing, chat at http://localhost:3000
 #   make bench      prompt/decode speed vs the memory roofline (BENCH_MODEL)
 #   make fuzz       libFuzzer targets in build/fuzz (clang; tests/fuzz/README.md)
+#   make soak       load and soak test, 30 min by default (SOAK_SECONDS, SOAK_CLIENTS)
 #   make clean      remove build/
 #
 # Objects live in build/<flavour>/, with -MMD dependency files. The engine
@@ -41,7 +42,7 @@ REL_LIB_OBJS  := $(LIB_SRCS:%.c=$(REL)/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASN)/%.o)
 TEST_BINS     := $(patsubst %.c,$(ASN)/%,$(TEST_SRCS))
 
-.PHONY: all test fuzz run bench clean help FORCE
+.PHONY: all test fuzz soak run bench clean help FORCE
 all: build/smolbot
 
 build/smolbot: $(CLI_SRCS:%.c=$(REL)/%.o) $(REL)/libsmolapp.a $(REL)/libsmol.a
@@ -97,6 +98,12 @@ test: $(TEST_BINS) $(ASN)/smolbot $(REPLAY_BINS)
 $(ASN)/tests/fuzz/replay_%: $(ASN)/tests/fuzz/fuzz_%.o $(ASN)/tests/fuzz/fuzzutil.o \
                             $(ASN)/tests/fuzz/replay.o $(ASN)/libsmolapp.a $(ASN)/libsmol.a
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS_COMMON)
+
+# `make soak`: a crowd of clients against the release build on the
+# scripted models for SOAK_SECONDS (default 1800; 20 for a quick one),
+# then the report and its checks (tests/soak/soak.mjs). Not in `make test`.
+soak: build/smolbot
+	SMOLBOT=$(or $(SMOLBOT),build/smolbot) node tests/soak/soak.mjs
 
 # `make fuzz`: one libFuzzer binary per tests/fuzz/fuzz_*.c, in build/fuzz,
 # built with clang's -fsanitize=fuzzer,address,undefined against the engine
@@ -210,7 +217,7 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '3,10p' Makefile
+	@sed -n '3,9p' Makefile
 
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -511,6 +511,11 @@ done:
         fprintf(stderr, "smolbot: generation cancelled after %d tokens, %.1f ms after the "
                 "cancel (%d token%s made after it)\n", r.n_gen, cancel_ms,
                 j->saw_cancel ? 1 : 0, j->saw_cancel ? "" : "s");
+    else if (r.finish == WORKER_FINISH_CANCELLED && j->event_halt)
+        /* the client left and its stream refused a piece before the
+         * cancel came: the generation stopped at that very token */
+        fprintf(stderr, "smolbot: generation cancelled after %d tokens: its output was "
+                "refused (the client is gone)\n", r.n_gen);
     j->ops.on_done(j->user, &r);
 }
 
