@@ -50,20 +50,24 @@ static void chat_free(struct ui_chat *c)
     free(c);
 }
 
-/* u->mu held: drops unreferenced chats beyond UI_MAX_CHATS. A chat with
- * subscribers or a generation is referenced by them, so it stays. */
+/* u->mu held: drops unreferenced chats beyond UI_MAX_CHATS, least
+ * recently used first. The list is kept in use order (ui_chat_get moves
+ * a chat to the head), so the victims are the unreferenced ones nearest
+ * the tail. A chat with subscribers or a generation is referenced by
+ * them, so it stays. */
 static void registry_trim(struct ui *u)
 {
-    struct ui_chat **p = &u->chats;
-    while (*p && u->n_chats > UI_MAX_CHATS) {
-        struct ui_chat *c = *p;
-        if (c->refs == 0) {
-            *p = c->next;
-            u->n_chats--;
-            chat_free(c);
-        } else {
-            p = &c->next;
-        }
+    while (u->n_chats > UI_MAX_CHATS) {
+        struct ui_chat **victim = NULL;
+        for (struct ui_chat **p = &u->chats; *p; p = &(*p)->next)
+            if ((*p)->refs == 0)
+                victim = p;
+        if (!victim)
+            return; /* everything is in use */
+        struct ui_chat *c = *victim;
+        *victim = c->next;
+        u->n_chats--;
+        chat_free(c);
     }
 }
 
@@ -73,7 +77,14 @@ struct ui_chat *ui_chat_get(struct ui *u, int64_t id)
     struct ui_chat *c = NULL;
     if (u->stopping)
         goto done;
-    for (c = u->chats; c && c->id != id; c = c->next) {
+    struct ui_chat **pp = &u->chats;
+    while (*pp && (*pp)->id != id)
+        pp = &(*pp)->next;
+    c = *pp;
+    if (c && pp != &u->chats) { /* most recently used goes to the head */
+        *pp = c->next;
+        c->next = u->chats;
+        u->chats = c;
     }
     if (!c && (c = calloc(1, sizeof(*c)))) {
         c->u = u;
