@@ -188,6 +188,19 @@ static int chat_tools_read(const char *json, const char *what, struct tool_json 
         tool_json_release(out);
         return err_set(err, SMOL_EFORMAT, "chat: %s must be a JSON array of tools", what);
     }
+    /* A tool that is a string prints as itself (str(), not repr()), so a
+     * \u0000 in it would put a NUL in the prompt and cut the C string
+     * there, dropping every message after it. */
+    for (size_t i = 0; i < out->n; i++) {
+        const struct tool_json *t = &out->items[i];
+        if (t->type == TOOL_JSON_STRING && memchr(t->s, '\0', t->n)) {
+            size_t at = t->at;
+            tool_json_release(out);
+            return err_set(err, SMOL_EFORMAT,
+                           "chat: %s[%zu] is a string holding a NUL character (\\u0000) at "
+                           "offset %zu", what, i, at);
+        }
+    }
     return 0;
 }
 

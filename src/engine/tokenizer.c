@@ -366,6 +366,13 @@ static int load_byte_tokens(struct tokenizer *t, struct smol_err *err)
                            "tokenizer: the vocabulary has no token for byte "
                            "0x%02x ('%.*s'), so it is not a byte-level BPE",
                            b, n, s);
+        /* an added token decodes to its literal text, not to the byte:
+         * encoding would no longer give the input back */
+        if (is_added_type(t->type[t->byte_token[b]]))
+            return err_set(err, SMOL_EFORMAT,
+                           "tokenizer: token %d ('%.*s') stands for byte 0x%02x "
+                           "but has the added-token type %d", t->byte_token[b], n, s,
+                           b, t->type[t->byte_token[b]]);
     }
     return 0;
 }
@@ -474,6 +481,15 @@ static int load_merges(struct tokenizer *t, const struct gguf_file *f,
                          "not in the vocabulary", (unsigned long long)r,
                          esc(e1, sizeof(e1), s, n),
                          esc(e2, sizeof(e2), cat, na + nb));
+            goto out;
+        }
+        /* likewise a merge may not make an added token (literal text) */
+        if (is_added_type(t->type[m])) {
+            rc = err_set(err, SMOL_EFORMAT,
+                         "tokenizer: merge %llu ('%s') makes '%s', an added token "
+                         "(type %d), not a BPE one", (unsigned long long)r,
+                         esc(e1, sizeof(e1), s, n),
+                         esc(e2, sizeof(e2), cat, na + nb), t->type[m]);
             goto out;
         }
         uint64_t k = merge_key(a, b);

@@ -543,6 +543,8 @@ static bool layout_fix_offsets(struct layout *l, uint8_t **data_out, size_t *n_o
         struct rec *r = &l->ten[i];
         const size_t nl = (size_t)rec_get(r, 0, 8);
         const uint32_t nd = (uint32_t)rec_get(r, 8 + nl, 4);
+        if (nd < 1 || nd > GGUF_MAX_DIMS) /* a mutated record: no size */
+            return false;
         uint64_t rows = 1, bytes;
         for (uint32_t d = 1; d < nd; d++) {
             uint64_t ne = rec_get(r, 12 + nl + 8 * d, 8);

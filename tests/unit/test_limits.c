@@ -1,6 +1,6 @@
 /*
- * test_limits.c: limits on numbers from outside that the fuzzers led to
- * (issue 6, item 2), each with the clean failure it must give.
+ * test_limits.c: limits on numbers from outside and bugs the fuzzers led
+ * to (issue 6), each with the clean failure it must give.
  *
  *   - tokenizer: a pre-token (an unbroken run the pre-tokenizer leaves
  *     whole) of more than TOKENIZER_MAX_PRETOKEN bytes fails with
@@ -11,10 +11,19 @@
  *     SMOL_EFORMAT, instead of tripping quant.c's alignment CHECK (an
  *     abort) when the model is used; fuzz_gguf found that one
  *     (tests/fuzz/regress/gguf).
+ *   - tokenizer: a vocabulary whose token for a byte, or the token a
+ *     merge makes, has an added-token type (CONTROL, USER_DEFINED) would
+ *     decode to its literal text, so encoding no longer gave the input
+ *     back; tokenizer_load refuses it (fuzz_gguf, regress/gguf).
+ *   - chat template: a tool given as a JSON string holding \u0000 prints
+ *     as itself, so it put a NUL in the prompt and every message after it
+ *     was lost to strlen; it fails with SMOL_EFORMAT now (fuzz_tool_call,
+ *     tests/fuzz/regress/tool_call).
  */
 #include "testutil.h"
 
 #include "buf.h"
+#include "chat_template.h"
 #include "gguf.h"
 #include "quant.h"
 #include "synth.h"
@@ -90,6 +99,75 @@ static void test_pretoken_limit(void **state)
     assert_true(encode_roundtrip(t, s, 3 * max) > (int)max / 4);
     free(s);
     tokenizer_free(t);
+}
+
+/* The synthetic vocabulary with token id's type set to type: what
+ * tokenizer_load says of it (0 or a status, err filled). */
+static int load_with_type(int32_t id, int32_t type, struct smol_err *err)
+{
+    const char *path = test_tmp_path(".gguf"), *path2 = test_tmp_path(".gguf");
+    struct synth_shape shape;
+    synth_shape_tiny(&shape, GGML_TYPE_F32);
+    shape.n_layer = 1;
+    assert_int_equal(synth_write(path, &shape, GGML_TYPE_F32, 1, err), 0);
+    struct gguf_file *f = NULL;
+    assert_int_equal(gguf_open(&f, path, err), 0);
+    uint64_t n;
+    const uint8_t *data;
+    assert_int_equal(gguf_get_arr(f, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, &n, &data, err),
+                     0);
+    int32_t *types = malloc(n * sizeof(*types));
+    assert_non_null(types);
+    memcpy(types, data, n * sizeof(*types));
+    assert_true(id >= 0 && (uint64_t)id < n);
+    types[id] = type;
+    struct gguf_writer *w = gguf_writer_new();
+    assert_non_null(w);
+    assert_int_equal(gguf_writer_copy_kv(w, f), 0);
+    assert_int_equal(gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, n),
+                     0);
+    assert_int_equal(gguf_writer_write(w, path2, err), 0);
+    gguf_writer_free(w);
+    gguf_close(f);
+    free(types);
+    assert_int_equal(gguf_open(&f, path2, err), 0);
+    struct tokenizer *t = NULL;
+    int rc = tokenizer_load(&t, f, err);
+    tokenizer_free(t);
+    gguf_close(f);
+    unlink(path);
+    unlink(path2);
+    return rc;
+}
+
+static void test_added_byte_tokens(void **state)
+{
+    (void)state;
+    struct tokenizer *t = synth_tokenizer();
+    const int32_t byte_a = tokenizer_find(t, "a", 1);
+    assert_true(byte_a >= 0);
+    /* a merged token: the longest normal one */
+    int32_t merged = -1;
+    size_t best = 1;
+    for (int32_t i = 0; i < tokenizer_n_vocab(t); i++) {
+        size_t len;
+        tokenizer_token_bytes(t, i, &len);
+        if (tokenizer_token_type(t, i) == TOKEN_TYPE_NORMAL && len > best) {
+            best = len;
+            merged = i;
+        }
+    }
+    assert_true(merged >= 0);
+    tokenizer_free(t);
+
+    struct smol_err err = {0};
+    assert_int_equal(load_with_type(byte_a, TOKEN_TYPE_NORMAL, &err), 0);
+    err_clear(&err);
+    assert_int_equal(load_with_type(byte_a, TOKEN_TYPE_CONTROL, &err), SMOL_EFORMAT);
+    assert_non_null(strstr(err.msg, "stands for byte 0x61"));
+    err_clear(&err);
+    assert_int_equal(load_with_type(merged, TOKEN_TYPE_USER_DEFINED, &err), SMOL_EFORMAT);
+    assert_non_null(strstr(err.msg, "an added token"));
 }
 
 /* ---- gguf: data aligned for its blocks ---------------------------------- */
@@ -185,11 +263,47 @@ static void test_block_alignment(void **state)
     }
 }
 
+/* ---- chat template: no NUL in the prompt -------------------------------- */
+
+static void test_tools_nul(void **state)
+{
+    (void)state;
+    const struct smol_message msgs[] = {{.role = SMOL_ROLE_USER, .content = "Hi?"}};
+    static const char *const bad[] = {"[\"a\\u0000b\"]", "[{\"x\": 1}, \"\\u0000\"]"};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        for (int py = 0; py < 2; py++) {
+            struct smol_chat_opts o = {.tools_json = py ? NULL : bad[i],
+                                       .python_tools_json = py ? bad[i] : NULL,
+                                       .date = "01 January 2025"};
+            struct buf b;
+            buf_init(&b);
+            struct smol_err err = {0};
+            assert_int_equal(chat_template_render(&b, CHAT_FAMILY_SMOLLM3, msgs, 1, &o, &err),
+                             SMOL_EFORMAT);
+            assert_non_null(strstr(err.msg, "NUL character"));
+            buf_release(&b);
+        }
+    }
+    /* inside a dict the repr escapes it: rendered, and nothing is lost */
+    struct smol_chat_opts o = {.tools_json = "[{\"d\": \"a\\u0000b\"}]",
+                               .date = "01 January 2025"};
+    struct buf b;
+    buf_init(&b);
+    struct smol_err err = {0};
+    assert_int_equal(chat_template_render(&b, CHAT_FAMILY_SMOLLM3, msgs, 1, &o, &err), 0);
+    assert_int_equal(strlen(b.data), b.len);
+    assert_non_null(strstr(b.data, "{'d': 'a\\x00b'}"));
+    assert_non_null(strstr(b.data, "Hi?"));
+    buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pretoken_limit),
+        cmocka_unit_test(test_added_byte_tokens),
         cmocka_unit_test(test_block_alignment),
+        cmocka_unit_test(test_tools_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
