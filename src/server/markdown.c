@@ -419,7 +419,17 @@ int markdown_render(struct buf *out, const char *md, size_t len)
         .leave_span = md_leave_span,
         .text = md_text,
     };
-    int prc = md_parse(md, (MD_SIZE)len, &p, &r);
+    /* md4c 0.4.8 reads past the size it is given when a link is cut off
+     * at the end (and can fault on what follows), and callers pass
+     * slices of a longer answer: parse a NUL-terminated copy, so what
+     * lies past the end is always a terminator. */
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return SMOL_ENOMEM;
+    memcpy(copy, md, len);
+    copy[len] = '\0';
+    int prc = md_parse(copy, (MD_SIZE)len, &p, &r);
+    free(copy);
     /* a parse that stopped early leaves link URLs behind */
     for (int i = 0; i < MIN(r.n_links, MD_MAX_LINKS); i++)
         free(r.links[i].url);
