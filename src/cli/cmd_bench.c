@@ -6,11 +6,16 @@
  * Each of the -r runs (bench.h) evaluates a p-token prompt as a batch on
  * a fresh sequence, then decodes n tokens greedily; the medians are
  * reported. A first, untimed 1-token evaluation faults the weights in
- * from the page cache. Then, in the same process and on as many
- * threads, bench.h measures read bandwidth; the decode roofline is
- * that bandwidth over the bytes one decode step reads, and tg_fraction
- * says how close decoding comes to it. Peak RSS is read before the
- * bandwidth buffer exists, so it is the model's.
+ * from the page cache. After each run, in the same process and on as
+ * many threads, bench.h measures read bandwidth (best of 3 passes); the
+ * run's roofline is that bandwidth over the bytes one decode step
+ * reads, and its fraction is its decode speed over that roofline. The
+ * report gives the medians: bandwidth, the roofline at that median,
+ * and tg_fraction, the median of the runs' own fractions (pairing each
+ * run with the bandwidth of its moment; a shared machine's bandwidth
+ * moves by tens of percent within a minute). Peak RSS is read after
+ * the first run, before any bandwidth buffer exists, so it is the
+ * model's.
  *
  * Uses the engine's bench.h beside smol.h.
  */
@@ -19,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -41,6 +47,9 @@ struct bench_report {
     uint64_t peak_rss, decode_bytes;
     double bw_gbs, roofline_tps, tg_fraction;
     const char *kernels;
+    /* per run, in order */
+    double pp[BENCH_MAX_REPS], tg[BENCH_MAX_REPS], ttft[BENCH_MAX_REPS];
+    double bw[BENCH_MAX_REPS], frac[BENCH_MAX_REPS];
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -49,10 +58,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n)
+/* The median of v[0..n), n <= BENCH_MAX_REPS (v keeps its order). */
+static double median(const double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    double s[BENCH_MAX_REPS];
+    memcpy(s, v, (size_t)n * sizeof(double));
+    qsort(s, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 /* ru_maxrss is KiB on Linux: the high-water mark of resident memory,
@@ -117,6 +129,16 @@ static void bench_print_json(const struct bench_args *a, const struct bench_repo
     cJSON_AddNumberToObject(o, "bandwidth_gbs", r->bw_gbs);
     cJSON_AddNumberToObject(o, "roofline_tps", r->roofline_tps);
     cJSON_AddNumberToObject(o, "tg_fraction", r->tg_fraction);
+    cJSON *runs = cJSON_AddArrayToObject(o, "runs");
+    for (long i = 0; runs && i < a->reps; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "pp_tps", r->pp[i]);
+        cJSON_AddNumberToObject(x, "tg_tps", r->tg[i]);
+        cJSON_AddNumberToObject(x, "ttft_ms", r->ttft[i]);
+        cJSON_AddNumberToObject(x, "bandwidth_gbs", r->bw[i]);
+        cJSON_AddNumberToObject(x, "tg_fraction", r->frac[i]);
+        cJSON_AddItemToArray(runs, x);
+    }
     char *s = cJSON_PrintUnformatted(o);
     if (s)
         printf("%s\n", s);
@@ -134,10 +156,12 @@ static void bench_print_table(const struct bench_args *a, const struct bench_rep
     printf("tg %-8ld %10.2f tok/s\n", a->n_gen, r->tg_tps);
     printf("%-11s %10.1f ms\n", "ttft", r->ttft_ms);
     printf("%-11s %10.1f MiB\n", "peak rss", r->peak_rss / mib);
-    printf("%-11s %10.2f GB/s (read, %ld MiB, best of 5)\n", "bandwidth", r->bw_gbs, a->bw_mib);
+    printf("%-11s %10.2f GB/s (read, %ld MiB, median of the runs' best of 3)\n", "bandwidth",
+           r->bw_gbs, a->bw_mib);
     printf("%-11s %10.2f tok/s (%.1f MiB read per token)\n", "roofline", r->roofline_tps,
            r->decode_bytes / mib);
-    printf("%-11s %10.1f %% of the roofline\n", "tg/roofline", 100.0 * r->tg_fraction);
+    printf("%-11s %10.1f %% of the roofline (median of the runs' own)\n", "tg/roofline",
+           100.0 * r->tg_fraction);
 }
 
 int cmd_bench(int argc, char **argv)
@@ -169,18 +193,35 @@ int cmd_bench(int argc, char **argv)
     /* untimed: fault the weights in, so run 1 is not a disk benchmark */
     struct bench_params warm = {.n_prompt = 1, .n_gen = 1, .seed = 1};
     struct bench_run run;
-    double pp[BENCH_MAX_REPS], tg[BENCH_MAX_REPS], ttft[BENCH_MAX_REPS];
+    double *pp = r.pp, *tg = r.tg, *ttft = r.ttft, *bwr = r.bw, *frac = r.frac;
     int rc = bench_run_once(m, &warm, &run, &err);
     for (long i = 0; i < a.reps && !rc; i++) {
         struct bench_params p = {.n_prompt = (int)a.n_prompt, .n_gen = (int)a.n_gen,
                                  .seed = 1234 + (uint64_t)i};
         rc = bench_run_once(m, &p, &run, &err);
+        if (rc)
+            break;
         pp[i] = a.n_prompt / (run.pp_ms / 1e3);
         tg[i] = a.n_gen / (run.tg_ms / 1e3);
         ttft[i] = run.ttft_ms;
-        if (!rc && !a.json)
-            fprintf(stderr, "run %ld/%ld: pp %.2f tok/s, tg %.2f tok/s, ttft %.1f ms\n", i + 1,
-                    a.reps, pp[i], tg[i], ttft[i]);
+        /* every run does the same, so the first one's high-water mark
+         * is the model's; read it before a bandwidth buffer exists */
+        if (i == 0)
+            r.peak_rss = peak_rss_bytes();
+        /* the bandwidth right after each run, so that each decode
+         * figure is compared with what the memory gave at that time
+         * (on a shared machine it moves by tens of percent) */
+        struct bench_bandwidth bw;
+        rc = bench_measure_bandwidth((uint64_t)a.bw_mib << 20, (int)a.n_threads, 3, &bw, &err);
+        if (rc)
+            break;
+        bwr[i] = bw.best_gbs;
+        frac[i] = r.decode_bytes && bw.best_gbs > 0
+                      ? tg[i] / (bw.best_gbs * 1e9 / (double)r.decode_bytes) : 0;
+        if (!a.json)
+            fprintf(stderr, "run %ld/%ld: pp %.2f tok/s, tg %.2f tok/s, ttft %.1f ms, "
+                    "bandwidth %.2f GB/s, tg %.1f %% of its roofline\n", i + 1, a.reps, pp[i],
+                    tg[i], ttft[i], bwr[i], 100.0 * frac[i]);
     }
     smol_model_close(m);
     if (rc)
@@ -188,14 +229,9 @@ int cmd_bench(int argc, char **argv)
     r.pp_tps = median(pp, (int)a.reps);
     r.tg_tps = median(tg, (int)a.reps);
     r.ttft_ms = median(ttft, (int)a.reps);
-    r.peak_rss = peak_rss_bytes();
-
-    struct bench_bandwidth bw;
-    if (bench_measure_bandwidth((uint64_t)a.bw_mib << 20, (int)a.n_threads, 5, &bw, &err))
-        return cli_fail("cannot measure memory bandwidth: %s", err.msg);
-    r.bw_gbs = bw.best_gbs;
-    r.roofline_tps = r.decode_bytes ? bw.best_gbs * 1e9 / (double)r.decode_bytes : 0;
-    r.tg_fraction = r.roofline_tps > 0 ? r.tg_tps / r.roofline_tps : 0;
+    r.bw_gbs = median(bwr, (int)a.reps);
+    r.roofline_tps = r.decode_bytes ? r.bw_gbs * 1e9 / (double)r.decode_bytes : 0;
+    r.tg_fraction = median(frac, (int)a.reps);
     if (a.json)
         bench_print_json(&a, &r);
     else

@@ -15,7 +15,7 @@
  * the token embedding when the model ties them.
  *
  * Threads: the matmuls split their output rows over the model's pool
- * (ops.c); attention splits by (head, token), each task with its own
+ * (ops.c); attention splits by (KV head, token), each task with its own
  * row of score scratch. The norms, RoPE and residual adds are cheap and
  * stay on the calling thread.
  */
@@ -32,11 +32,15 @@
 
 /* Causal attention of the batch's queries over the cache, for layer l.
  * Positions p0..p0+n-1 are already stored in the cache. One task per
- * (query head, token), head-major so that consecutive tasks read the
- * same KV head's rows while they are in cache. */
+ * (KV head, token, slice of the query heads that read that KV head),
+ * head-major: a task's query heads share their keys and values, so
+ * those come from memory once and from cache for the other heads, and
+ * consecutive tasks read the same head. A slice is the whole group
+ * unless that leaves fewer tasks than threads. */
 struct attn_job {
     struct smol_seq *s;
     int l, p0, n;
+    int per_task;           /* query heads per task: group, or less */
 };
 
 static void forward_attention_task(void *ctx, int task, int thread)
@@ -47,23 +51,31 @@ static void forward_attention_task(void *ctx, int task, int thread)
     const struct hparams *hp = &s->m->hp;
     const int hd = hp->head_dim, q_dim = hp->n_head * hd;
     const int group = hp->n_head / hp->n_head_kv;
+    const int slices = group / job->per_task;
     const float scale = 1.0f / sqrtf((float)hd);
-    const int h = task / job->n, t = task % job->n;
+    const int kvh = task / (job->n * slices), rest = task % (job->n * slices);
+    const int t = rest / slices, h0 = kvh * group + rest % slices * job->per_task;
     const int n_pos = job->p0 + t + 1; /* causal: positions 0..p0+t */
-    const int kvh = h / group;
-    const float *q = s->q + (size_t)t * q_dim + (size_t)h * hd;
+    const float *k = kv_k(&s->kv, job->l, kvh, 0), *v = kv_v(&s->kv, job->l, kvh, 0);
     float *att = s->att + (size_t)thread * s->att_stride;
-    const size_t stride = (size_t)s->kv.kv_dim; /* floats from one position to the next */
-    kt->attn_scores(att, q, kv_k(&s->kv, job->l, 0) + (size_t)kvh * hd, stride, n_pos, hd, scale);
-    ops_softmax(att, n_pos);
-    kt->attn_mix(s->attn + (size_t)t * q_dim + (size_t)h * hd, att,
-                 kv_v(&s->kv, job->l, 0) + (size_t)kvh * hd, stride, n_pos, hd);
+    for (int h = h0; h < h0 + job->per_task; h++) {
+        const size_t off = (size_t)t * q_dim + (size_t)h * hd;
+        kt->attn_scores(att, s->q + off, k, (size_t)hd, n_pos, hd, scale);
+        kt->softmax(att, n_pos);
+        kt->attn_mix(s->attn + off, att, v, (size_t)hd, n_pos, hd);
+    }
 }
 
 static void forward_attention(struct smol_seq *s, int l, int p0, int n)
 {
-    struct attn_job job = {s, l, p0, n};
-    pool_run(s->ops.pool, s->m->hp.n_head * n, forward_attention_task, &job);
+    const struct hparams *hp = &s->m->hp;
+    const int group = hp->n_head / hp->n_head_kv;
+    int per_task = group;
+    while (per_task > 1 && per_task % 2 == 0 &&
+           hp->n_head_kv * n * (group / per_task) < pool_n_threads(s->ops.pool))
+        per_task /= 2;
+    struct attn_job job = {s, l, p0, n, per_task};
+    pool_run(s->ops.pool, hp->n_head_kv * n * (group / per_task), forward_attention_task, &job);
 }
 
 void forward_batch(struct smol_seq *s, const int32_t *tokens, int n, float *logits, bool all)
@@ -97,8 +109,11 @@ void forward_batch(struct smol_seq *s, const int32_t *tokens, int n, float *logi
                 ops_rope(s->q + (size_t)t * q_dim, hp->n_head, hd, hp->n_rot, c, sn);
                 ops_rope(k, hp->n_head_kv, hd, hp->n_rot, c, sn);
             }
-            memcpy(kv_k(&s->kv, l, p0 + t), k, (size_t)kv_dim * sizeof(float));
-            memcpy(kv_v(&s->kv, l, p0 + t), s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+            const float *v = s->v + (size_t)t * kv_dim;
+            for (int h = 0; h < hp->n_head_kv; h++) {
+                memcpy(kv_k(&s->kv, l, h, p0 + t), k + (size_t)h * hd, (size_t)hd * sizeof(float));
+                memcpy(kv_v(&s->kv, l, h, p0 + t), v + (size_t)h * hd, (size_t)hd * sizeof(float));
+            }
         }
         forward_attention(s, l, p0, n);
         const struct ops_mm wo = {&L->wo, s->xb};
@@ -170,7 +185,7 @@ struct smol_seq *smol_seq_new(struct smol_model *m, int n_ctx, struct smol_err *
     const uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
     const uint64_t max_cols = MAX(MAX((uint64_t)hp->n_embd, q_dim), (uint64_t)hp->n_ff);
     const int n_threads = pool_n_threads(m->pool);
-    if (kv_init(&s->kv, hp->n_layer, n_ctx, (int)kv_dim, err) != 0 ||
+    if (kv_init(&s->kv, hp->n_layer, n_ctx, hp->n_head_kv, hp->head_dim, err) != 0 ||
         ops_env_init(&s->ops, m->kern, m->pool, s->n_batch, (int64_t)max_cols, err) != 0)
         goto fail;
     s->att_stride = ((size_t)n_ctx + 15) / 16 * 16;

@@ -16,6 +16,8 @@
  */
 #include "kernels.h"
 
+#include <math.h>
+
 #include <pthread.h>
 #include <string.h>
 
@@ -104,6 +106,27 @@ static void generic_attn_mix(float *out, const float *p, const float *v, size_t 
             out[i] += p[j] * v[i];
 }
 
+void kern_softmax_scalar(float *x, int n)
+{
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        max = x[i] > max ? x[i] : max;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+void kern_swiglu_scalar(float *g, const float *u, int n)
+{
+    for (int i = 0; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 const struct kernels kernels_generic = {
     .name = "generic",
     .nx = KERN_NX_MAX,
@@ -122,6 +145,8 @@ const struct kernels kernels_generic = {
     .quantize_q8_K = quant_quantize_row_q8_K,
     .attn_scores = generic_attn_scores,
     .attn_mix = generic_attn_mix,
+    .softmax = kern_softmax_scalar,
+    .swiglu = kern_swiglu_scalar,
 };
 static_assert(GGML_TYPE_F32 == 0, "a zeroed act_type must mean float activations");
 

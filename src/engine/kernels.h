@@ -64,7 +64,17 @@ struct kernels {
     void (*attn_scores)(float *s, const float *q, const float *k, size_t stride, int n, int hd,
                         float scale);
     void (*attn_mix)(float *out, const float *p, const float *v, size_t stride, int n, int hd);
+    /* element-wise, n >= 1 (the SIMD tables use a vector exp within
+     * 2 ulp of expf; generic and neon call expf):
+     *   softmax  x = exp(x - max x) / sum_j exp(x_j - max x), in place
+     *   swiglu   g = silu(g) * u = g / (1 + exp(-g)) * u */
+    void (*softmax)(float *x, int n);
+    void (*swiglu)(float *g, const float *u, int n);
 };
+
+/* The portable softmax and swiglu (the generic and neon tables'). */
+void kern_softmax_scalar(float *x, int n);
+void kern_swiglu_scalar(float *g, const float *u, int n);
 
 /* The table named name if this binary has it and this CPU and OS can
  * run it; else NULL, with a sentence in err naming what is missing. */

@@ -30,6 +30,7 @@
 #include "kernels.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define AVX2_NX 4
@@ -584,6 +585,92 @@ static void avx2_attn_mix(float *out, const float *p, const float *v, size_t str
 /* The table                                                           */
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* Softmax and SwiGLU: a vector exp                                    */
+/* ------------------------------------------------------------------ */
+
+/* exp(x), 8 lanes, within 2 ulp of expf over the normal range: as
+ * kernels_avx512.c's, with 2^n built in the exponent bits, so x is
+ * clamped to where n fits: below about -87.3 the result is 2^-126 e^r
+ * (about 1e-38, where expf gives denormals or 0), above 88.4 it stays
+ * finite. NaN stays NaN. */
+static inline __m256 avx2_exp(__m256 x)
+{
+    x = _mm256_max_ps(_mm256_set1_ps(-87.3f), x);
+    x = _mm256_min_ps(_mm256_set1_ps(88.37f), x);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 e = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(e, _mm256_castsi256_ps(bits));
+}
+
+static void avx2_softmax(float *x, int n)
+{
+    const int full = n / 8 * 8;
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    for (int i = 0; i < full; i += 8)
+        mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float max = _mm_cvtss_f32(m4);
+    for (int i = full; i < n; i++)
+        max = x[i] > max ? x[i] : max;
+    const __m256 mb = _mm256_set1_ps(max);
+    __m256 sv = _mm256_setzero_ps();
+    for (int i = 0; i < full; i += 8) {
+        const __m256 e = avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+        _mm256_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    float tail[8] = {0};
+    if (full < n) {
+        float in[8];
+        for (int i = 0; i < 8; i++)
+            in[i] = full + i < n ? x[full + i] - max : -INFINITY;
+        _mm256_storeu_ps(tail, avx2_exp(_mm256_loadu_ps(in)));
+        for (int i = full; i < n; i++)
+            x[i] = tail[i - full];
+        for (int i = n - full; i < 8; i++)
+            tail[i] = 0.0f; /* 2^-126 e^r, not part of the sum */
+        sv = _mm256_add_ps(sv, _mm256_loadu_ps(tail));
+    }
+    const float inv = 1.0f / avx2_hsum(sv);
+    const __m256 ib = _mm256_set1_ps(inv);
+    for (int i = 0; i < full; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), ib));
+    for (int i = full; i < n; i++)
+        x[i] *= inv;
+}
+
+static void avx2_swiglu(float *g, const float *u, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 gv = _mm256_loadu_ps(g + i);
+        const __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), avx2_exp(_mm256_sub_ps(_mm256_setzero_ps(), gv)));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(gv, den), _mm256_loadu_ps(u + i)));
+    }
+    if (i < n) {
+        float gb[8] = {0}, ub[8] = {0};
+        memcpy(gb, g + i, (size_t)(n - i) * sizeof(float));
+        memcpy(ub, u + i, (size_t)(n - i) * sizeof(float));
+        const __m256 gv = _mm256_loadu_ps(gb);
+        const __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), avx2_exp(_mm256_sub_ps(_mm256_setzero_ps(), gv)));
+        _mm256_storeu_ps(gb, _mm256_mul_ps(_mm256_div_ps(gv, den), _mm256_loadu_ps(ub)));
+        memcpy(g + i, gb, (size_t)(n - i) * sizeof(float));
+    }
+}
+
 const struct kernels kernels_avx2 = {
     .name = "avx2",
     .nx = AVX2_NX,
@@ -608,6 +695,8 @@ const struct kernels kernels_avx2 = {
     .quantize_q8_K = avx2_quantize_q8_K,
     .attn_scores = avx2_attn_scores,
     .attn_mix = avx2_attn_mix,
+    .softmax = avx2_softmax,
+    .swiglu = avx2_swiglu,
 };
 
 #endif /* __x86_64__ */

@@ -25,6 +25,7 @@
 #include "kernels.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define AVX512_NX 8
@@ -562,6 +563,68 @@ static void avx512_attn_mix(float *out, const float *p, const float *v, size_t s
 /* The table                                                           */
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* Softmax and SwiGLU: a vector exp                                    */
+/* ------------------------------------------------------------------ */
+
+/* exp(x), 16 lanes, within 2 ulp of expf: x = n ln2 + r with n an
+ * integer and |r| <= ln2/2 (ln2 in two parts so r is exact), Cephes'
+ * degree-6 polynomial for e^r, then scalef multiplies by 2^n, which
+ * also gives 0 and inf past the float range. The clamp keeps -inf
+ * (and huge |x|) from making n * ln2 - x a NaN; NaN stays NaN. */
+static inline __m512 avx512_exp(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 e = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(e, n);
+}
+
+static inline __mmask16 avx512_tail_mask(int left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+static void avx512_softmax(float *x, int n)
+{
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < n; i += 16)
+        mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(mv, avx512_tail_mask(n - i), x + i));
+    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 k = avx512_tail_mask(n - i);
+        const __m512 e = avx512_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), max));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        sum = _mm512_mask_add_ps(sum, k, sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 k = avx512_tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
+    }
+}
+
+static void avx512_swiglu(float *g, const float *u, int n)
+{
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 k = avx512_tail_mask(n - i);
+        const __m512 gv = _mm512_maskz_loadu_ps(k, g + i);
+        const __m512 den = _mm512_add_ps(_mm512_set1_ps(1.0f), avx512_exp(_mm512_sub_ps(_mm512_setzero_ps(), gv)));
+        _mm512_mask_storeu_ps(g + i, k, _mm512_mul_ps(_mm512_div_ps(gv, den), _mm512_maskz_loadu_ps(k, u + i)));
+    }
+}
+
 const struct kernels kernels_avx512 = {
     .name = "avx512",
     .nx = AVX512_NX,
@@ -586,6 +649,8 @@ const struct kernels kernels_avx512 = {
     .quantize_q8_K = avx512_quantize_q8_K,
     .attn_scores = avx512_attn_scores,
     .attn_mix = avx512_attn_mix,
+    .softmax = avx512_softmax,
+    .swiglu = avx512_swiglu,
 };
 
 #endif /* __x86_64__ */

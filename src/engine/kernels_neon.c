@@ -340,6 +340,8 @@ const struct kernels kernels_neon = {
     .quantize_q8_K = quant_quantize_row_q8_K,
     .attn_scores = neon_attn_scores,
     .attn_mix = neon_attn_mix,
+    .softmax = kern_softmax_scalar,
+    .swiglu = kern_swiglu_scalar,
 };
 
 #endif /* __aarch64__ */

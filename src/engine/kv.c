@@ -4,14 +4,15 @@
 
 #include <string.h>
 
-int kv_init(struct kv_cache *kv, int n_layer, int n_ctx, int kv_dim, struct smol_err *err)
+int kv_init(struct kv_cache *kv, int n_layer, int n_ctx, int n_head, int head_dim,
+            struct smol_err *err)
 {
     memset(kv, 0, sizeof(*kv));
     uint64_t n_el;
-    if (n_layer <= 0 || n_ctx <= 0 || kv_dim <= 0 ||
-        !mem_mul((uint64_t)n_layer * (uint64_t)n_ctx, (uint64_t)kv_dim, &n_el))
-        return err_set(err, SMOL_EINVAL, "kv: invalid cache shape %d x %d x %d",
-                       n_layer, n_ctx, kv_dim);
+    if (n_layer <= 0 || n_ctx <= 0 || n_head <= 0 || head_dim <= 0 ||
+        !mem_mul((uint64_t)n_layer * (uint64_t)n_ctx, (uint64_t)n_head * (uint64_t)head_dim, &n_el))
+        return err_set(err, SMOL_EINVAL, "kv: invalid cache shape %d x %d x %d x %d",
+                       n_layer, n_head, n_ctx, head_dim);
     kv->k = mem_alloc_array(n_el, sizeof(float));
     kv->v = mem_alloc_array(n_el, sizeof(float));
     kv->tokens = mem_alloc_array((uint64_t)n_ctx, sizeof(int32_t));
@@ -22,7 +23,8 @@ int kv_init(struct kv_cache *kv, int n_layer, int n_ctx, int kv_dim, struct smol
     }
     kv->n_layer = n_layer;
     kv->n_ctx = n_ctx;
-    kv->kv_dim = kv_dim;
+    kv->n_head = n_head;
+    kv->head_dim = head_dim;
     return 0;
 }
 

@@ -57,27 +57,6 @@ void ops_rope(float *v, int n_heads, int head_dim, int n_rot, const float *c,
     }
 }
 
-void ops_softmax(float *x, int n)
-{
-    float max = x[0];
-    for (int i = 1; i < n; i++)
-        max = x[i] > max ? x[i] : max;
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
-    }
-    const float inv = (float)(1.0 / sum);
-    for (int i = 0; i < n; i++)
-        x[i] *= inv;
-}
-
-void ops_swiglu(float *g, const float *u, int n)
-{
-    for (int i = 0; i < n; i++)
-        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-}
-
 void ops_embed(const struct weight *w, int32_t id, float *out)
 {
     quant_dequantize_row(w->type, w->data + (uint64_t)id * w->row_bytes, out, w->cols);
@@ -154,6 +133,7 @@ struct mm_job {
     int n_tok;
     int nx;
     bool swiglu;            /* part 0 = gate, part 1 = up, chunked together */
+    const struct kernels *k;
 };
 
 /* y[t][r] for rows r0..r1 and every token: nx tokens at a time
@@ -203,7 +183,7 @@ static void mm_task(void *ctx, int task, int thread)
         mm_rows(u, r0, r1, job->n_tok, job->nx);
         const size_t rows = (size_t)p->w->rows;
         for (int t = 0; t < job->n_tok; t++)
-            ops_swiglu(p->y + t * rows + r0, u->y + t * rows + r0, r1 - r0);
+            job->k->swiglu(p->y + t * rows + r0, u->y + t * rows + r0, r1 - r0);
     }
 }
 
@@ -267,7 +247,7 @@ static void mm_run(struct ops_env *e, const float *x, int n_tok, const struct op
                    int n_mm, bool swiglu)
 {
     CHECK(n_mm >= 1 && n_mm <= OPS_MM_MAX && n_tok >= 1 && n_tok <= e->n_tok_max);
-    struct mm_job job = {.n_part = n_mm, .n_tok = n_tok, .nx = e->k->nx, .swiglu = swiglu};
+    struct mm_job job = {.n_part = n_mm, .n_tok = n_tok, .nx = e->k->nx, .swiglu = swiglu, .k = e->k};
     bool done[2] = {false, false};
     int n_tasks = 0;
     for (int i = 0; i < n_mm; i++) {

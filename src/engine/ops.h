@@ -36,12 +36,6 @@ void ops_rope_table(float *c, float *s, int pos, int n_rot, float base);
 void ops_rope(float *v, int n_heads, int head_dim, int n_rot, const float *c,
               const float *s);
 
-/* In-place softmax of x[0..n) (max-subtracted). */
-void ops_softmax(float *x, int n);
-
-/* g[i] = silu(g[i]) * u[i]. */
-void ops_swiglu(float *g, const float *u, int n);
-
 /* out[0..cols) = row `id` of an embedding matrix, dequantized. */
 void ops_embed(const struct weight *w, int32_t id, float *out);
 

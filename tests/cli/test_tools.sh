@@ -54,16 +54,23 @@ expect_fail "synth: no output" "exactly one output path" "$BIN" synth
 expect_fail "synth: missing vocabulary" "cannot open vocabulary" "$BIN" synth "$TMP/x.gguf" --vocab "$TMP/none.gguf"
 
 # ---- bench (self-contained) ----
-if "$BIN" bench -m "$TMP/tiny.gguf" --json -p 16 -n 8 -r 1 >"$TMP/bench.json" 2>"$TMP/err"; then
+if "$BIN" bench -m "$TMP/tiny.gguf" --json -p 16 -n 8 -r 3 --bw-mib 256 >"$TMP/bench.json" 2>"$TMP/err"; then
   res=$(node -e '
     const fs = require("fs"); let j;
     try { j = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); } catch (e) { console.log("not JSON: " + e.message); process.exit(); }
     const pos = ["pp_tps", "tg_tps", "ttft_ms", "peak_rss_bytes", "bandwidth_gbs", "roofline_tps", "tg_fraction", "threads"];
     for (const k of pos) if (typeof j[k] !== "number" || !(j[k] > 0)) { console.log("bad " + k + ": " + j[k]); process.exit(); }
     if (typeof j.kernels !== "string" || !j.kernels) { console.log("bad kernels"); process.exit(); }
-    if (Math.abs(j.tg_fraction - j.tg_tps / j.roofline_tps) > 1e-9 * j.tg_fraction) { console.log("tg_fraction is not tg/roofline"); process.exit(); }
+    const med = (a) => a.slice().sort((x, y) => x - y)[1];
+    const close = (x, y) => Math.abs(x - y) <= 1e-9 * Math.abs(y);
+    if (!Array.isArray(j.runs) || j.runs.length !== 3) { console.log("runs is not 3 runs"); process.exit(); }
+    for (const r of j.runs)
+      if (!close(r.tg_fraction, r.tg_tps / (r.bandwidth_gbs * 1e9 / j.decode_bytes))) { console.log("a run tg_fraction is not its tg over its roofline"); process.exit(); }
+    for (const k of ["pp_tps", "tg_tps", "ttft_ms", "bandwidth_gbs", "tg_fraction"])
+      if (!close(j[k], med(j.runs.map((r) => r[k])))) { console.log(k + " is not the median of the runs"); process.exit(); }
+    if (!close(j.roofline_tps, j.bandwidth_gbs * 1e9 / j.decode_bytes)) { console.log("roofline is not bandwidth / decode bytes"); process.exit(); }
     console.log("ok");' "$TMP/bench.json")
-  [ "$res" = ok ] && ok "bench --json prints the required keys" || bad "bench --json" "$res" "$(cat "$TMP/bench.json")"
+  [ "$res" = ok ] && ok "bench --json prints the required keys, each run paired with its own bandwidth, medians" || bad "bench --json" "$res" "$(cat "$TMP/bench.json")"
 else bad "bench --json" "$(cat "$TMP/err")"; fi
 expect_fail "bench: no model" "bench needs a model" "$BIN" bench -p 4
 expect_fail "bench: bad -p" "-p expects an integer" "$BIN" bench -m "$TMP/tiny.gguf" -p 0

@@ -507,6 +507,42 @@ static void test_simd_float_dots(void **state)
                 free(q), free(kv), free(sc), free(p), free(out);
             }
         }
+        /* softmax and swiglu against double math, at lengths that hit
+         * every tail, with wide spreads and the edges of exp's range */
+        static const int elt_lens[] = {1, 2, 7, 8, 9, 15, 16, 17, 33, 100, 577};
+        for (size_t li = 0; li < ARRAY_SIZE(elt_lens); li++) {
+            const int n = elt_lens[li];
+            float *x = malloc((size_t)n * sizeof(float)), *g = malloc((size_t)n * sizeof(float));
+            float *u = malloc((size_t)n * sizeof(float));
+            double *want = malloc((size_t)n * sizeof(double));
+            for (int i = 0; i < n; i++) {
+                x[i] = test_rand_normal(&rng) * (i % 3 ? 4.0f : 40.0f);
+                g[i] = test_rand_normal(&rng) * 6.0f;
+                u[i] = test_rand_normal(&rng);
+            }
+            if (n > 2)
+                x[1] = -1e30f, g[1] = -100.0f, g[2] = 100.0f;
+            float max = x[0];
+            double sum = 0;
+            for (int i = 1; i < n; i++)
+                max = x[i] > max ? x[i] : max;
+            /* the difference as the kernels form it, in float */
+            for (int i = 0; i < n; i++)
+                sum += want[i] = exp((double)(x[i] - max));
+            k->softmax(x, n);
+            for (int i = 0; i < n; i++)
+                if (fabs(x[i] - want[i] / sum) > 1e-6 * want[i] / sum + 1e-30)
+                    fail_msg("%s softmax n=%d: element %d %.9g, want %.9g", k->name, n, i,
+                             (double)x[i], want[i] / sum);
+            for (int i = 0; i < n; i++)
+                want[i] = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+            k->swiglu(g, u, n);
+            for (int i = 0; i < n; i++)
+                if (fabs(g[i] - want[i]) > 1e-6 * fabs(want[i]) + 1e-30)
+                    fail_msg("%s swiglu n=%d: element %d %.9g, want %.9g", k->name, n, i,
+                             (double)g[i], want[i]);
+            free(x), free(g), free(u), free(want);
+        }
     }
 }
 
@@ -614,7 +650,7 @@ static void test_matmul_threads(void **state)
                 ops_matmul_swiglu(&e, x, n_tok, &A, &A, g, u);
                 for (int i = 0; i < n_tok * rows_a; i++) {
                     float want = ref_a[i];
-                    ops_swiglu(&want, &ref_a[i], 1);
+                    k->swiglu(&want, &ref_a[i], 1);
                     assert_memory_equal(&want, &g[i], sizeof(float));
                 }
                 free(g), free(u);
