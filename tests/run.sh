@@ -29,7 +29,7 @@ for bin in "${runs[@]}"; do
   if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then fail=$((fail + 1)); fi
   [ $rc -ne 0 ] && failed_bins+=("$bin")
 done
-for t in tests/cli/*.sh; do
+for t in tests/cli/test_*.sh; do
   [ -f "$t" ] || continue
   echo "=== $t"
   out=$(bash "$t" 2>&1); rc=$?

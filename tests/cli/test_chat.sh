@@ -2,21 +2,14 @@
 # The terminal chat driven through a real pseudo-terminal (tmux): typing,
 # streaming, Ctrl-C mid-answer, slash commands, /save then /load, KV
 # reuse on the second turn, and the non-interactive pipe mode.
-set -u
-BIN=$(realpath "${SMOLBOT:-build/smolbot}")
-FIX=${SMOL_FIXTURES:-../shared/fixtures}
-TMP=$(mktemp -d)
+. "$(dirname "$0")/lib.sh"
+BIN=$(realpath "$BIN")
 SOCK="smoltest-$$-0"
-n=0
-ok()   { n=$((n+1)); echo "ok $n - $1"; }
-bad()  { n=$((n+1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-skip() { n=$((n+1)); echo "skip $n - $1"; }
-cleanup() { tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$TMP"; }
-trap cleanup EXIT
+cleanup_extra() { tmux -L "$SOCK" kill-server 2>/dev/null; }
 
 if [ ! -d "$FIX/scripted" ]; then
   echo "*** FIXTURES NOT FOUND at $FIX: the terminal chat tests are SKIPPED ***" >&2
-  skip "terminal chat (no fixtures)"; exit 0
+  skip "terminal chat"; exit 0
 fi
 FIX=$(realpath "$FIX")
 if ! command -v tmux >/dev/null; then bad "tmux is needed for the terminal chat test"; exit 1; fi

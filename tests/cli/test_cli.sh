@@ -3,27 +3,10 @@
 # ($SMOLBOT, the sanitizer build under `make test`). Prints TAP-style
 # "ok"/"not ok"/"skip" lines that tests/run.sh counts. Reference data
 # comes from ../shared/fixtures ($SMOL_FIXTURES); node reads its JSON.
-set -u
-BIN=${SMOLBOT:-build/smolbot}
-FIX=${SMOL_FIXTURES:-../shared/fixtures}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-n=0
-ok()   { n=$((n+1)); echo "ok $n - $1"; }
-bad()  { n=$((n+1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-skip() { n=$((n+1)); echo "skip $n - $1 (fixtures not found at $FIX)"; }
+. "$(dirname "$0")/lib.sh"
 # check NAME CMD...: passes when CMD succeeds
 check() { local name=$1; shift; if out=$("$@" 2>&1); then ok "$name"; else bad "$name" "$out"; fi; }
 
-# A failing command must exit non-zero with exactly one line on stderr
-# containing $2.
-expect_fail() {
-  local name=$1 want=$2; shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?
-  local lines; lines=$(wc -l <"$TMP/err")
-  if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -qF -- "$want" "$TMP/err"; then ok "$name"
-  else bad "$name" "exit $rc, $lines stderr lines: $(cat "$TMP/err")"; fi
-}
 
 # ---- self-contained ----
 "$BIN" >/dev/null 2>&1; [ $? -eq 2 ] && ok "no command: usage, exit 2" || bad "no command: usage, exit 2"

@@ -5,16 +5,10 @@
 # that ignores Range, checksum and size mismatches refused, Hugging Face's
 # X-Linked-Etag used as the checksum, 404, bad schemes, unsafe names and no
 # network. Prints TAP-style lines that tests/run.sh counts.
-set -u
-BIN=${SMOLBOT:-build/smolbot}
+. "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
-TMP=$(mktemp -d)
 SERVER_PID=
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$TMP"; }
-trap cleanup EXIT
-n=0
-ok()  { n=$((n+1)); echo "ok $n - $1"; }
-bad() { n=$((n+1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
+cleanup_extra() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; }
 
 command -v node >/dev/null || { bad "node is needed for the test HTTP server"; exit 1; }
 

@@ -4,28 +4,8 @@
 # Face runs it, and chat/llamacpp-renders.json), and failures must be one
 # line on stderr with a non-zero exit. Prints TAP-style lines for
 # tests/run.sh; node writes the fixtures' conversations to files.
-set -u
-BIN=${SMOLBOT:-build/smolbot}
-FIX=${SMOL_FIXTURES:-../shared/fixtures}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-n=0
-ok()   { n=$((n+1)); echo "ok $n - $1"; }
-bad()  { n=$((n+1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-skip() { n=$((n+1)); echo "skip $n - $1 (fixtures not found at $FIX)"; }
+. "$(dirname "$0")/lib.sh"
 
-# expect_fail NAME WANT CMD...: non-zero exit, exactly one stderr line
-# containing WANT, nothing on stdout.
-expect_fail() {
-  local name=$1 want=$2; shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?
-  local lines; lines=$(wc -l <"$TMP/err")
-  if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -qF -- "$want" "$TMP/err" && [ ! -s "$TMP/out" ]; then
-    ok "$name"
-  else
-    bad "$name" "exit $rc, $lines stderr lines: $(cat "$TMP/err")" "stdout: $(head -c 200 "$TMP/out")"
-  fi
-}
 
 # ---- self-contained ----
 "$BIN" template --help | grep -q -- '--no-generation-prompt' && ok "template --help lists the options" \

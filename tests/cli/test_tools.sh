@@ -4,25 +4,8 @@
 # Prints "ok"/"not ok"/"skip" lines that tests/run.sh counts. The
 # quantize parity checks need ../shared/fixtures ($SMOL_FIXTURES); the
 # rest is self-contained. node checks bench's JSON.
-set -u
-BIN=${SMOLBOT:-build/smolbot}
-FIX=${SMOL_FIXTURES:-../shared/fixtures}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-n=0
-ok()   { n=$((n+1)); echo "ok $n - $1"; }
-bad()  { n=$((n+1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-skip() { n=$((n+1)); echo "skip $n - $1 (fixtures not found at $FIX)"; }
+. "$(dirname "$0")/lib.sh"
 
-# A failing command must exit non-zero with exactly one line on stderr
-# containing $2.
-expect_fail() {
-  local name=$1 want=$2; shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?
-  local lines; lines=$(wc -l <"$TMP/err")
-  if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -qF -- "$want" "$TMP/err"; then ok "$name"
-  else bad "$name" "exit $rc, $lines stderr lines: $(cat "$TMP/err")"; fi
-}
 
 # ---- synth (self-contained) ----
 if "$BIN" synth "$TMP/tiny.gguf" --shape tiny --type Q4_K_M --seed 3 >"$TMP/out" 2>&1; then
