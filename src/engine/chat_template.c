@@ -2,7 +2,10 @@
  * chat_template.c: turning messages into the prompt the model was trained
  * on, SmolLM3's Jinja template written out in C (see chat_template.h for
  * what it reproduces and where it decides), the messages JSON reader and
- * the one-turn smol_render_prompt that `smolbot run -p` uses.
+ * the one-turn smol_render_prompt that `smolbot run -p` uses. Each
+ * render can also record which of its bytes came from the caller (struct
+ * chat_spans), so that smol_tokenize_literal parses control tokens only
+ * in the template's own text: a message cannot forge a turn.
  *
  * The template, ../shared/fixtures/chat/template.jinja, in short:
  *
@@ -113,6 +116,52 @@ static bool chat_contains(const char *s, const char *pat)
 }
 
 /* ------------------------------------------------------------------ */
+/* The caller's bytes                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Where the caller's text lies in the render: what smol_tokenize_literal
+ * must keep from becoming control tokens. A NULL list records nothing. */
+struct chat_spans {
+    struct smol_span *v; /* owned, [n] in order */
+    int n, cap;
+};
+
+/* Records out[start..end) as the caller's; joins a range that touches the
+ * last one. Empty ranges are not recorded. */
+static int chat_span_add(struct chat_spans *sp, size_t start, size_t end)
+{
+    if (!sp || start == end)
+        return 0;
+    if (sp->n > 0 && sp->v[sp->n - 1].end == start) {
+        sp->v[sp->n - 1].end = end;
+        return 0;
+    }
+    if (sp->n == sp->cap) {
+        if (sp->cap > INT_MAX / 2)
+            return SMOL_ENOMEM;
+        int cap = sp->cap ? 2 * sp->cap : 16;
+        uint64_t bytes;
+        struct smol_span *v = NULL;
+        if (mem_mul((uint64_t)cap, sizeof(*v), &bytes) && bytes <= SIZE_MAX)
+            v = realloc(sp->v, (size_t)bytes);
+        if (!v)
+            return SMOL_ENOMEM;
+        sp->v = v;
+        sp->cap = cap;
+    }
+    sp->v[sp->n++] = (struct smol_span){start, end};
+    return 0;
+}
+
+/* Appends the caller's s[0..len) and records it as a span. */
+static int chat_append_caller(struct buf *out, struct chat_spans *sp, const char *s, size_t len)
+{
+    size_t at = out->len;
+    int rc = buf_append(out, s, len);
+    return rc ? rc : chat_span_add(sp, at, out->len);
+}
+
+/* ------------------------------------------------------------------ */
 /* The system header                                                   */
 /* ------------------------------------------------------------------ */
 
@@ -204,37 +253,43 @@ static int chat_tools_read(const char *json, const char *what, struct tool_json 
     return 0;
 }
 
-/* One tools block: head, each tool as Python's str() on its own line, tail. */
-static int chat_tools_write(struct buf *out, const struct tool_json *tools, const char *head,
-                            const char *tail)
+/* One tools block: head, each tool as Python's str() on its own line
+ * (the caller's), tail. */
+static int chat_tools_write(struct buf *out, struct chat_spans *sp, const struct tool_json *tools,
+                            const char *head, const char *tail)
 {
     int rc = buf_append_str(out, head);
     for (size_t i = 0; i < tools->n && rc == 0; i++) {
+        size_t at = out->len;
         rc = tool_json_write_str(out, &tools->items[i]);
+        rc = rc ? rc : chat_span_add(sp, at, out->len);
         rc = rc ? rc : buf_append_char(out, '\n');
     }
     return rc ? rc : buf_append_str(out, tail);
 }
 
-static int chat_header_write(struct buf *out, const struct chat_header *h,
+static int chat_header_write(struct buf *out, struct chat_spans *sp, const struct chat_header *h,
                              const struct smol_chat_opts *o, struct smol_err *err)
 {
     int rc = buf_append_str(out, "<|im_start|>system\n");
     if (h->override) {
-        rc = rc ? rc : buf_append(out, h->text.data ? h->text.data : "", h->text.len);
+        rc = rc ? rc : chat_append_caller(out, sp, h->text.data ? h->text.data : "", h->text.len);
         return rc ? rc : buf_append_str(out, "<|im_end|>\n");
     }
     char today[32];
     const char *date = o && o->date ? o->date : (chat_template_today(today), today);
     rc = rc ? rc
-            : buf_appendf(out,
-                          "## Metadata\n\nKnowledge Cutoff Date: June 2025\nToday Date: %s\n"
-                          "Reasoning Mode: %s\n\n## Custom Instructions\n\n",
-                          date, h->thinking ? "/think" : "/no_think");
+            : buf_append_str(out, "## Metadata\n\nKnowledge Cutoff Date: June 2025\n"
+                                  "Today Date: ");
+    /* the date is the caller's when given */
+    rc = rc ? rc : chat_append_caller(out, o && o->date ? sp : NULL, date, strlen(date));
+    rc = rc ? rc
+            : buf_appendf(out, "\nReasoning Mode: %s\n\n## Custom Instructions\n\n",
+                          h->thinking ? "/think" : "/no_think");
     if (rc)
         return rc;
     if (h->text.len)
-        rc = buf_append(out, h->text.data, h->text.len);
+        rc = chat_append_caller(out, sp, h->text.data, h->text.len);
     else
         rc = buf_append_str(out, h->thinking ? chat_default_think : chat_default_no_think);
     rc = rc ? rc : buf_append_str(out, "\n\n");
@@ -252,10 +307,10 @@ static int chat_header_write(struct buf *out, const struct chat_header *h,
     if (xml.n || py.n) {
         rc = buf_append_str(out, "### Tools\n\n");
         if (rc == 0 && xml.n)
-            rc = chat_tools_write(out, &xml, chat_xml_tools_head, chat_xml_tools_tail);
+            rc = chat_tools_write(out, sp, &xml, chat_xml_tools_head, chat_xml_tools_tail);
         /* the template puts nothing between the two blocks */
         if (rc == 0 && py.n)
-            rc = chat_tools_write(out, &py, chat_python_tools_head, chat_python_tools_tail);
+            rc = chat_tools_write(out, sp, &py, chat_python_tools_head, chat_python_tools_tail);
         rc = rc ? rc : buf_append_str(out, "\n\n<|im_end|>\n");
     }
     /* without tools the system block stays open: the template's quirk */
@@ -269,9 +324,10 @@ static int chat_header_write(struct buf *out, const struct chat_header *h,
 /* ------------------------------------------------------------------ */
 
 /* An assistant's tool calls after its content, which starts at
- * out->data[from]: each <tool_call> block on a line of its own. */
-static int chat_tool_calls_write(struct buf *out, size_t from, const struct smol_message *m,
-                                 int index, struct smol_err *err)
+ * out->data[from]: each <tool_call> block on a line of its own, its name
+ * and arguments the caller's. */
+static int chat_tool_calls_write(struct buf *out, struct chat_spans *sp, size_t from,
+                                 const struct smol_message *m, int index, struct smol_err *err)
 {
     int rc = 0;
     for (int i = 0; i < m->n_tool_calls && rc == 0; i++) {
@@ -282,10 +338,13 @@ static int chat_tool_calls_write(struct buf *out, size_t from, const struct smol
         if (out->len > from && out->data[out->len - 1] != '\n')
             rc = buf_append_char(out, '\n');
         rc = rc ? rc : buf_append_str(out, "<tool_call>\n{\"name\": ");
+        size_t at = out->len;
         rc = rc ? rc : tool_json_write_string(out, c->name, strlen(c->name));
+        rc = rc ? rc : chat_span_add(sp, at, out->len);
         rc = rc ? rc : buf_append_str(out, ", \"arguments\": ");
         if (rc)
             break;
+        at = out->len;
         /* arguments as compact JSON, as the model writes them; text that
          * does not parse as an object goes in as given */
         const char *args = c->arguments ? c->arguments : "";
@@ -303,6 +362,7 @@ static int chat_tool_calls_write(struct buf *out, size_t from, const struct smol
                 rc = buf_append(out, args + a, chat_py_rstrip(args + a, z - a));
             tool_json_release(&v);
         }
+        rc = rc ? rc : chat_span_add(sp, at, out->len);
         rc = rc ? rc : buf_append_str(out, "}\n</tool_call>");
     }
     return rc;
@@ -319,20 +379,23 @@ static const char *chat_role_name(int role)
     }
 }
 
-static int chat_render_smollm3(struct buf *out, const struct smol_message *msgs, int n_msgs,
+static int chat_render_smollm3(struct buf *out, struct chat_spans *sp,
+                               const struct smol_message *msgs, int n_msgs,
                                const struct smol_chat_opts *o, struct smol_err *err)
 {
     struct chat_header h;
     int rc = chat_header_read(&h, msgs, n_msgs, o);
     if (rc == 0)
-        rc = chat_header_write(out, &h, o, err);
+        rc = chat_header_write(out, sp, &h, o, err);
     for (int i = 0; i < n_msgs && rc == 0; i++) {
         const struct smol_message *m = &msgs[i];
         const char *content = m->content ? m->content : "";
         switch (m->role) {
         case SMOL_ROLE_USER:
         case SMOL_ROLE_TOOL: /* the template shows tool results as user turns */
-            rc = buf_appendf(out, "<|im_start|>user\n%s<|im_end|>\n", content);
+            rc = buf_append_str(out, "<|im_start|>user\n");
+            rc = rc ? rc : chat_append_caller(out, sp, content, strlen(content));
+            rc = rc ? rc : buf_append_str(out, "<|im_end|>\n");
             break;
         case SMOL_ROLE_ASSISTANT: {
             rc = buf_append_str(out, h.thinking ? "<|im_start|>assistant\n"
@@ -340,8 +403,8 @@ static int chat_render_smollm3(struct buf *out, const struct smol_message *msgs,
             size_t from = out->len;
             while (*content == '\n') /* content.lstrip("\n") */
                 content++;
-            rc = rc ? rc : buf_append_str(out, content);
-            rc = rc ? rc : chat_tool_calls_write(out, from, m, i, err);
+            rc = rc ? rc : chat_append_caller(out, sp, content, strlen(content));
+            rc = rc ? rc : chat_tool_calls_write(out, sp, from, m, i, err);
             rc = rc ? rc : buf_append_str(out, "<|im_end|>\n");
             break;
         }
@@ -356,7 +419,8 @@ static int chat_render_smollm3(struct buf *out, const struct smol_message *msgs,
     return rc;
 }
 
-static int chat_render_chatml(struct buf *out, const struct smol_message *msgs, int n_msgs,
+static int chat_render_chatml(struct buf *out, struct chat_spans *sp,
+                              const struct smol_message *msgs, int n_msgs,
                               const struct smol_chat_opts *o, struct smol_err *err)
 {
     int rc = 0;
@@ -364,9 +428,10 @@ static int chat_render_chatml(struct buf *out, const struct smol_message *msgs, 
         const struct smol_message *m = &msgs[i];
         rc = buf_appendf(out, "<|im_start|>%s\n", chat_role_name(m->role));
         size_t from = out->len;
-        rc = rc ? rc : buf_append_str(out, m->content ? m->content : "");
+        const char *content = m->content ? m->content : "";
+        rc = rc ? rc : chat_append_caller(out, sp, content, strlen(content));
         if (m->role == SMOL_ROLE_ASSISTANT)
-            rc = rc ? rc : chat_tool_calls_write(out, from, m, i, err);
+            rc = rc ? rc : chat_tool_calls_write(out, sp, from, m, i, err);
         rc = rc ? rc : buf_append_str(out, "<|im_end|>\n");
     }
     if (rc == 0 && !(o && o->no_generation_prompt))
@@ -403,8 +468,10 @@ bool chat_template_thinking(int family, const struct smol_message *msgs, int n_m
     return chat_contains(msgs[0].content, "/think") || thinking;
 }
 
-int chat_template_render(struct buf *out, int family, const struct smol_message *msgs,
-                         int n_msgs, const struct smol_chat_opts *o, struct smol_err *err)
+/* chat_template_render, recording the caller's bytes in sp (may be NULL). */
+static int chat_render(struct buf *out, struct chat_spans *sp, int family,
+                       const struct smol_message *msgs, int n_msgs, const struct smol_chat_opts *o,
+                       struct smol_err *err)
 {
     if (n_msgs < 0 || (n_msgs > 0 && !msgs))
         return err_set(err, SMOL_EINVAL, "chat: no messages array for %d messages", n_msgs);
@@ -415,31 +482,57 @@ int chat_template_render(struct buf *out, int family, const struct smol_message 
         if (msgs[i].n_tool_calls < 0 || (msgs[i].n_tool_calls > 0 && !msgs[i].tool_calls))
             return err_set(err, SMOL_EINVAL, "chat: message %d: bad tool_calls array", i);
     }
-    int rc = family == CHAT_FAMILY_SMOLLM3 ? chat_render_smollm3(out, msgs, n_msgs, o, err)
-                                           : chat_render_chatml(out, msgs, n_msgs, o, err);
+    int rc = family == CHAT_FAMILY_SMOLLM3 ? chat_render_smollm3(out, sp, msgs, n_msgs, o, err)
+                                           : chat_render_chatml(out, sp, msgs, n_msgs, o, err);
     if (rc == SMOL_ENOMEM)
         err_set(err, rc, "chat: out of memory rendering %d messages", n_msgs);
     return rc;
 }
 
-char *smol_chat_render(const struct smol_model *m, const struct smol_message *msgs, int n_msgs,
-                       const struct smol_chat_opts *o, struct smol_err *err)
+int chat_template_render(struct buf *out, int family, const struct smol_message *msgs,
+                         int n_msgs, const struct smol_chat_opts *o, struct smol_err *err)
 {
+    return chat_render(out, NULL, family, msgs, n_msgs, o, err);
+}
+
+char *smol_chat_render_spans(const struct smol_model *m, const struct smol_message *msgs,
+                             int n_msgs, const struct smol_chat_opts *o,
+                             struct smol_span **spans, int *n_spans, struct smol_err *err)
+{
+    if (spans)
+        *spans = NULL;
+    if (n_spans)
+        *n_spans = 0;
     if (!m) {
         err_set(err, SMOL_EINVAL, "chat: no model");
         return NULL;
     }
     struct buf b;
     buf_init(&b);
+    struct chat_spans sp = {0};
     int family = m->is_smollm3_template ? CHAT_FAMILY_SMOLLM3 : CHAT_FAMILY_CHATML;
-    if (chat_template_render(&b, family, msgs, n_msgs, o, err) != 0) {
-        buf_release(&b);
-        return NULL;
-    }
-    char *s = buf_detach(&b);
-    if (!s)
+    char *s = NULL;
+    if (chat_render(&b, spans && n_spans ? &sp : NULL, family, msgs, n_msgs, o, err) != 0)
+        goto fail;
+    if (!(s = buf_detach(&b))) {
         err_set(err, SMOL_ENOMEM, "chat: out of memory");
+        goto fail;
+    }
+    if (spans && n_spans) {
+        *spans = sp.v; /* the caller's now */
+        *n_spans = sp.n;
+    }
     return s;
+fail:
+    buf_release(&b);
+    free(sp.v);
+    return NULL;
+}
+
+char *smol_chat_render(const struct smol_model *m, const struct smol_message *msgs, int n_msgs,
+                       const struct smol_chat_opts *o, struct smol_err *err)
+{
+    return smol_chat_render_spans(m, msgs, n_msgs, o, NULL, NULL, err);
 }
 
 bool smol_chat_thinking(const struct smol_model *m, const struct smol_message *msgs, int n_msgs,

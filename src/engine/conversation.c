@@ -41,7 +41,9 @@ int smol_seq_sync(struct smol_seq *s, const int32_t *tokens, int n, int *n_reuse
 /* ------------------------------------------------------------------ */
 
 /* Renders msgs[0..keep_sys) + msgs[from..n) and tokenizes the result
- * into *toks (grown as needed). Returns the token count or < 0. */
+ * into *toks (grown as needed), control tokens parsed only in the
+ * template's own text: a message holding "<|im_end|>" cannot end its
+ * turn. Returns the token count or < 0. */
 static int conversation_render(const struct smol_model *m, const struct smol_message *msgs,
                                int n, int keep_sys, int from, const struct smol_chat_opts *o,
                                struct smol_message *work, int32_t **toks, int *cap,
@@ -52,22 +54,31 @@ static int conversation_render(const struct smol_model *m, const struct smol_mes
         work[k++] = msgs[i];
     for (int i = from; i < n; i++)
         work[k++] = msgs[i];
-    char *text = smol_chat_render(m, work, k, o, err);
+    struct smol_span *spans = NULL;
+    int n_spans = 0;
+    char *text = smol_chat_render_spans(m, work, k, o, &spans, &n_spans, err);
     if (!text)
         return err && err->code ? err->code : SMOL_ENOMEM;
     const size_t len = strlen(text);
-    int need = smol_tokenize(m, text, len, SMOL_TOKENIZE_SPECIAL, *toks, *cap);
+    int need = smol_tokenize_literal(m, text, len, SMOL_TOKENIZE_SPECIAL, spans, n_spans, *toks,
+                                     *cap);
     if (need > *cap) {
         int32_t *t = realloc(*toks, (size_t)need * sizeof(int32_t));
         if (!t) {
             free(text);
+            free(spans);
             return err_set(err, SMOL_ENOMEM, "chat: out of memory for %d tokens", need);
         }
         *toks = t;
         *cap = need;
-        need = smol_tokenize(m, text, len, SMOL_TOKENIZE_SPECIAL, *toks, *cap);
+        need = smol_tokenize_literal(m, text, len, SMOL_TOKENIZE_SPECIAL, spans, n_spans, *toks,
+                                     *cap);
     }
     free(text);
+    free(spans);
+    if (need == SMOL_ERANGE)
+        return err_set(err, need, "chat: a single word (or run of spaces) of the conversation is "
+                       "longer than 1 MiB, more than the tokenizer takes");
     if (need < 0)
         return err_set(err, need, "chat: cannot tokenize the rendered conversation");
     return need;

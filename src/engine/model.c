@@ -378,6 +378,13 @@ int smol_tokenize(const struct smol_model *m, const char *text, size_t len, int 
     return tokenizer_encode(m->tok, text, len, tflags, out, cap);
 }
 
+int smol_tokenize_literal(const struct smol_model *m, const char *text, size_t len, int flags,
+                          const struct smol_span *spans, int n_spans, int32_t *out, int cap)
+{
+    int tflags = (flags & SMOL_TOKENIZE_SPECIAL) ? TOKENIZER_PARSE_SPECIAL : 0;
+    return tokenizer_encode_spans(m->tok, text, len, tflags, spans, n_spans, out, cap);
+}
+
 const char *smol_token_bytes(const struct smol_model *m, int32_t id, size_t *len)
 {
     return tokenizer_token_bytes(m->tok, id, len);

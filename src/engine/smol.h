@@ -78,6 +78,24 @@ enum { SMOL_TOKENIZE_SPECIAL = 1 }; /* parse <|im_start|> etc. in text */
 int smol_tokenize(const struct smol_model *m, const char *text, size_t len,
                   int flags, int32_t *out, int cap);
 
+/* A byte range [start, end) of a text. */
+struct smol_span {
+    size_t start, end;
+};
+
+/* smol_tokenize for a rendered chat prompt: spans[0..n_spans) (in order,
+ * not overlapping, within len; smol_chat_render_spans gives them) mark
+ * the caller's text. With SMOL_TOKENIZE_SPECIAL a control token
+ * (<|im_start|>, <|im_end|>, ...) is parsed only where all its bytes lie
+ * outside every span, so a message cannot forge a turn: its text stays
+ * text. <think>, <tool_call> and the other non-control added tokens are
+ * parsed everywhere, as smol_tokenize does even without the flag. Apart
+ * from that the ids are smol_tokenize's. Also fails with SMOL_EINVAL for
+ * bad spans. */
+int smol_tokenize_literal(const struct smol_model *m, const char *text, size_t len,
+                          int flags, const struct smol_span *spans, int n_spans,
+                          int32_t *out, int cap);
+
 /* Bytes of a token (a view valid while m is open), NULL if out of range. */
 const char *smol_token_bytes(const struct smol_model *m, int32_t id, size_t *len);
 
@@ -223,6 +241,16 @@ struct smol_chat_opts {
  * malformed tools JSON (naming the offset), SMOL_ENOMEM. */
 char *smol_chat_render(const struct smol_model *m, const struct smol_message *msgs,
                        int n_msgs, const struct smol_chat_opts *o, struct smol_err *err);
+
+/* smol_chat_render that also says which bytes of the prompt came from
+ * the caller: message content, tool-call names and arguments, tool
+ * results, the system text, the tools and the date, everything but the
+ * template's own text. On success *spans is a malloc'd array (caller
+ * frees; NULL when *n_spans is 0) of *n_spans ranges in order, for
+ * smol_tokenize_literal; on failure *spans is NULL and *n_spans 0. */
+char *smol_chat_render_spans(const struct smol_model *m, const struct smol_message *msgs,
+                             int n_msgs, const struct smol_chat_opts *o,
+                             struct smol_span **spans, int *n_spans, struct smol_err *err);
 
 /* The reasoning mode smol_chat_render uses for these arguments: the
  * request's (default on), overridden by "/no_think" or else "/think" in
@@ -397,13 +425,15 @@ char *smol_chat_stream_history(const struct smol_chat_stream *s);
 int smol_seq_sync(struct smol_seq *s, const int32_t *tokens, int n, int *n_reused,
                   struct smol_err *err);
 
-/* Renders and tokenizes a conversation so that it leaves `reserve`
+/* Renders and tokenizes a conversation (control tokens parsed in the
+ * template's text only: smol_tokenize_literal) so that it leaves `reserve`
  * tokens of n_ctx for the answer: when it does not fit, the oldest turns
  * (a user message and the replies up to the next one) after the system
  * message are dropped, never the system message or the current
  * question. *tokens is malloc'd (caller frees), *n_dropped (may be
  * NULL) counts the messages dropped, to tell the user. SMOL_EFULL when
- * even the system message and the current question do not fit. */
+ * even the system message and the current question do not fit;
+ * SMOL_ERANGE for a "word" over 1 MiB (smol_tokenize). */
 int smol_chat_prompt(const struct smol_model *m, const struct smol_message *msgs, int n_msgs,
                      const struct smol_chat_opts *o, int n_ctx, int reserve, int32_t **tokens,
                      int *n_tokens, int *n_dropped, struct smol_err *err);

@@ -1,7 +1,8 @@
 /* tokenizer.c: byte-level BPE for SmolLM3 (see tokenizer.h).
  *
  * Encoding, in the order Hugging Face's tokenizer does it:
- *   1. split the text on added tokens (leftmost, longest first);
+ *   1. split the text on added tokens (leftmost, longest first; a control
+ *      token not where a literal span of the caller's text lies);
  *   2. cut each remaining segment into pre-tokens (pretok.c);
  *   3. map a pre-token's bytes to the GPT-2 byte-level alphabet;
  *   4. if the mapped string is a vocabulary entry, emit it (ignore_merges);
@@ -12,6 +13,7 @@
 #include "tokenizer.h"
 #include "mem.h"
 #include "pretok.h"
+#include "smol.h"
 #include "utf8.h"
 
 #include <limits.h>
@@ -858,18 +860,19 @@ static int encode_segment(struct enc *e, const char *s, size_t len)
 }
 
 /* The longest added token that matches s[0..len) at its start and may
- * be matched under flags, or -1. Sets *n to its length. */
+ * be matched there, or -1. USER_DEFINED tokens always may; a CONTROL
+ * token only if it fits in the first ctl_room bytes (0: none may). Sets
+ * *n to its length. */
 static int32_t added_at(const struct tokenizer *t, const char *s, size_t len,
-                        int flags, size_t *n)
+                        size_t ctl_room, size_t *n)
 {
     unsigned char c = (unsigned char)s[0];
     for (int32_t k = t->added_start[c]; k < t->added_start[c + 1]; k++) {
         int32_t id = t->added[k];
-        if (t->type[id] == TOKEN_TYPE_CONTROL &&
-            !(flags & TOKENIZER_PARSE_SPECIAL))
-            continue;
         size_t tn;
         const char *ts = tok_str(t, id, &tn);
+        if (t->type[id] == TOKEN_TYPE_CONTROL && tn > ctl_room)
+            continue;
         if (tn <= len && memcmp(ts, s, tn) == 0) {
             *n = tn;
             return id;
@@ -878,19 +881,45 @@ static int32_t added_at(const struct tokenizer *t, const char *s, size_t len,
     return -1;
 }
 
-int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
-                     int flags, int32_t *out, int cap)
+/* Spans must be in order, each within the text and none overlapping the
+ * next (touching is fine). */
+static bool spans_valid(const struct smol_span *spans, int n_spans, size_t len)
 {
-    if (!t || (!text && len > 0) || cap < 0 || (!out && cap > 0))
+    if (n_spans < 0 || (n_spans > 0 && !spans))
+        return false;
+    size_t at = 0;
+    for (int i = 0; i < n_spans; i++) {
+        if (spans[i].start < at || spans[i].end < spans[i].start || spans[i].end > len)
+            return false;
+        at = spans[i].end;
+    }
+    return true;
+}
+
+int tokenizer_encode_spans(const struct tokenizer *t, const char *text, size_t len,
+                           int flags, const struct smol_span *spans, int n_spans,
+                           int32_t *out, int cap)
+{
+    if (!t || (!text && len > 0) || cap < 0 || (!out && cap > 0) ||
+        !spans_valid(spans, n_spans, len))
         return SMOL_EINVAL;
     struct enc e = {.t = t, .out = out, .cap = cap};
     int rc = 0;
     size_t seg = 0, pos = 0;
+    int k = 0; /* the first non-empty span that ends after pos */
     /* Added tokens cut the text first, leftmost and then longest; the
-     * pieces between them are pre-tokenized on their own. */
+     * pieces between them are pre-tokenized on their own, across span
+     * boundaries: spans only decide where a control token may match. */
     while (pos < len && rc == 0) {
+        while (k < n_spans && (spans[k].end <= pos || spans[k].start == spans[k].end))
+            k++;
+        /* bytes from pos that lie outside every span */
+        size_t room = 0;
+        if (flags & TOKENIZER_PARSE_SPECIAL)
+            room = k == n_spans ? len - pos
+                 : spans[k].start > pos ? spans[k].start - pos : 0;
         size_t n;
-        int32_t id = added_at(t, text + pos, len - pos, flags, &n);
+        int32_t id = added_at(t, text + pos, len - pos, room, &n);
         if (id < 0) {
             pos++;
             continue;
@@ -907,6 +936,12 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
     free(e.sym);
     free(e.heap);
     return rc ? rc : e.n;
+}
+
+int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
+                     int flags, int32_t *out, int cap)
+{
+    return tokenizer_encode_spans(t, text, len, flags, NULL, 0, out, cap);
 }
 
 /* ==== lookups ========================================================== */

@@ -45,6 +45,7 @@ enum tokenizer_token_type {
 };
 
 struct tokenizer;
+struct smol_span; /* smol.h: a byte range [start, end) */
 
 /* Builds the tokenizer from f's tokenizer.ggml.* keys. Fails with
  * SMOL_EUNSUPPORTED for a model other than "gpt2", SMOL_EFORMAT for
@@ -75,6 +76,22 @@ size_t tokenizer_max_token_len(const struct tokenizer *t);
  * the text needs more than INT_MAX ids, SMOL_ENOMEM. */
 int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
                      int flags, int32_t *out, int cap);
+
+/* tokenizer_encode with literal spans: spans[0..n_spans) are byte ranges
+ * [start, end) of text, in order and not overlapping, that hold text
+ * from a user (a chat message inside its rendered template). With
+ * TOKENIZER_PARSE_SPECIAL a CONTROL token is matched only where all its
+ * bytes lie outside every span, so "<|im_end|>" typed by a user stays
+ * the text it is; USER_DEFINED tokens match everywhere, as without
+ * spans (Hugging Face matches them in any text, and an assistant's
+ * <think> and <tool_call> in the history must give back the ids the
+ * model generated). The text between matched added tokens is
+ * pre-tokenized as one piece, across span boundaries: with no control
+ * token text inside a span the ids equal tokenizer_encode's. Returns as
+ * tokenizer_encode, or SMOL_EINVAL for spans out of order or past len. */
+int tokenizer_encode_spans(const struct tokenizer *t, const char *text, size_t len,
+                           int flags, const struct smol_span *spans, int n_spans,
+                           int32_t *out, int cap);
 
 /* The bytes a token stands for (byte-level decoded: "Ġhi" -> " hi";
  * control tokens give their text, e.g. "<|im_end|>"). Returns a view

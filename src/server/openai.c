@@ -6,7 +6,9 @@
  *
  *   HTTP thread   openai_parse_request (shape, types, ranges) -> the
  *                 messages through smol_messages_from_json and
- *                 smol_chat_render -> tokenize -> the context check ->
+ *                 smol_chat_render_spans -> smol_tokenize_literal (control
+ *                 tokens only from the template, never from a message)
+ *                 -> the context check ->
  *                 worker_submit with a struct openai_out as the job's user
  *   worker thread out_event per piece of reasoning / answer / tool call:
  *                 a chunk on the SSE stream, or text gathered for the
@@ -757,9 +759,12 @@ static char *openai_tools_json(const struct openai_request *q)
 }
 
 /* Renders a chat request's prompt (caller frees); *thinking receives the
- * mode used. NULL after replying with the error. */
+ * mode used, and spans (may be NULL) the malloc'd ranges of the caller's
+ * text in it (*n_spans of them; caller frees). NULL after replying with
+ * the error. */
 static char *openai_render(struct openai_api *a, struct http_req *req,
-                           const struct openai_request *q, bool *thinking)
+                           const struct openai_request *q, bool *thinking,
+                           struct smol_span **spans, int *n_spans)
 {
     char *msgs_json = cJSON_PrintUnformatted(q->messages);
     char *tools = openai_tools_json(q);
@@ -778,7 +783,7 @@ static char *openai_render(struct openai_api *a, struct http_req *req,
     }
     struct smol_chat_opts co = {.thinking = q->thinking, .tools_json = tools,
                                 .date = a->o.date};
-    prompt = smol_chat_render(a->m, msgs, n, &co, &err);
+    prompt = smol_chat_render_spans(a->m, msgs, n, &co, spans, n_spans, &err);
     if (!prompt) {
         http_reply_error(req, err.code == SMOL_ENOMEM ? 500 : 400, NULL, NULL, NULL, "%s",
                          err.msg);
@@ -792,21 +797,34 @@ done:
     return prompt;
 }
 
-/* Tokenizes text into a malloc'd array (*n tokens); NULL after replying. */
+/* Tokenizes text into a malloc'd array (*n tokens), control tokens
+ * parsed (with SMOL_TOKENIZE_SPECIAL) only outside spans[0..n_spans), the
+ * caller's text of a rendered chat. NULL after replying: 400 naming param
+ * when a "word" of the client's text is over the tokenizer's 1 MiB, 500
+ * when memory runs out. */
 static int32_t *openai_tokenize(struct openai_api *a, struct http_req *req, const char *text,
-                                int flags, int *n)
+                                int flags, const struct smol_span *spans, int n_spans,
+                                const char *param, int *n)
 {
     size_t len = strlen(text);
-    int need = smol_tokenize(a->m, text, len, flags, NULL, 0);
+    int need = smol_tokenize_literal(a->m, text, len, flags, spans, n_spans, NULL, 0);
     int32_t *ids = need >= 0 ? mem_alloc_array((uint64_t)need + 1, sizeof(int32_t)) : NULL;
-    if (!ids || smol_tokenize(a->m, text, len, flags, ids, need) != need) {
-        free(ids);
-        http_reply_error(req, 500, NULL, NULL, NULL, "cannot tokenize the prompt (status %d)",
-                         need);
-        return NULL;
+    int got = ids ? smol_tokenize_literal(a->m, text, len, flags, spans, n_spans, ids, need)
+                  : need;
+    if (got == need && need >= 0) {
+        *n = need;
+        return ids;
     }
-    *n = need;
-    return ids;
+    free(ids);
+    if (got == SMOL_ERANGE)
+        http_reply_error(req, 400, NULL, param, NULL, "a single word (or run of spaces) of the "
+                         "%s is longer than 1 MiB (%u bytes), more than the tokenizer takes",
+                         strcmp(param, "content") ? "prompt" : "content",
+                         (unsigned)(1u << 20));
+    else
+        http_reply_error(req, 500, NULL, NULL, NULL, "cannot tokenize the prompt (status %d)",
+                         got);
+    return NULL;
 }
 
 static void openai_generate(struct http_req *req, struct openai_api *a, bool chat)
@@ -827,8 +845,10 @@ static void openai_generate(struct http_req *req, struct openai_api *a, bool cha
     struct worker_job *job = NULL;
     struct openai_conn *conn = NULL;
     bool counted = false;
+    struct smol_span *spans = NULL;
+    int n_spans = 0;
     if (chat)
-        prompt = openai_render(a, req, &q, &thinking);
+        prompt = openai_render(a, req, &q, &thinking, &spans, &n_spans);
     else
         prompt = strdup(q.prompt);
     if (!prompt) {
@@ -836,8 +856,11 @@ static void openai_generate(struct http_req *req, struct openai_api *a, bool cha
             http_reply_error(req, 500, NULL, NULL, NULL, "out of memory");
         goto done;
     }
-    /* the rendered template holds control tokens; a raw prompt may too */
-    ids = openai_tokenize(a, req, prompt, SMOL_TOKENIZE_SPECIAL, &n_ids);
+    /* The rendered template holds control tokens, the messages in it
+     * none (their text stays text); a raw prompt is the client's own
+     * template, parsed whole, as llama.cpp does. */
+    ids = openai_tokenize(a, req, prompt, SMOL_TOKENIZE_SPECIAL, spans, n_spans,
+                          chat ? "messages" : "prompt", &n_ids);
     if (!ids)
         goto done;
     if (n_ids == 0) {
@@ -933,6 +956,7 @@ done:
     if (o)
         out_free(o);
     free(ids);
+    free(spans);
     free(prompt);
     openai_request_release(&q);
 }
@@ -1002,7 +1026,8 @@ static void h_tokenize(struct http_req *req, void *user)
         return;
     }
     int n = 0;
-    int32_t *ids = openai_tokenize(a, req, content, parse_special ? SMOL_TOKENIZE_SPECIAL : 0, &n);
+    int32_t *ids = openai_tokenize(a, req, content, parse_special ? SMOL_TOKENIZE_SPECIAL : 0,
+                                   NULL, 0, "content", &n);
     if (ids) {
         cJSON *root = cJSON_CreateObject();
         cJSON *arr = cJSON_AddArrayToObject(root, "tokens");
@@ -1088,7 +1113,7 @@ static void h_apply_template(struct http_req *req, void *user)
         return;
     }
     bool thinking;
-    char *prompt = openai_render(a, req, &q, &thinking);
+    char *prompt = openai_render(a, req, &q, &thinking, NULL, NULL);
     if (prompt) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "prompt", prompt);
