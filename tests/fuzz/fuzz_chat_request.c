@@ -12,12 +12,18 @@
  * by smol_chat_stream_new (else the worker would fail the request late).
  * For the chat endpoint the messages are printed back by cJSON and read
  * by smol_messages_from_json, rendered with the vocab-only model and its
- * tools, and the prompt tokenized with special tokens, as openai_render
- * and openai_tokenize do: each step gives a result or a sentence.
+ * tools, and the prompt tokenized as openai_render and openai_tokenize
+ * do (smol_chat_render_spans, smol_tokenize_literal): each step gives a
+ * result or a sentence. The spans must be in order, apart and within the
+ * prompt; the ids must give the prompt back byte for byte; no control
+ * token may cover a byte of a span (the caller's text); and the render
+ * must equal smol_chat_render's.
  */
 #include "fuzzutil.h"
 
+#include "model.h"
 #include "openai.h"
+#include "tokenizer.h"
 #include "utf8.h"
 
 #include <math.h>
@@ -80,16 +86,52 @@ static void check_render(const struct openai_request *q)
                cJSON_GetArraySize(q->messages));
     struct smol_chat_opts co = {.thinking = q->thinking, .tools_json = tools,
                                 .date = "01 January 2025"};
-    char *prompt = smol_chat_render(model, msgs, n, &co, &err);
+    struct smol_span *spans = NULL;
+    int n_spans = 0;
+    char *prompt = smol_chat_render_spans(model, msgs, n, &co, &spans, &n_spans, &err);
     if (!prompt) {
         FUZZ_CHECK(err.code < 0 && err.msg[0], "render failed without a sentence");
+        FUZZ_CHECK(!spans && !n_spans, "a failed render kept its spans");
         goto done;
     }
     (void)smol_chat_thinking(model, msgs, n, &co);
     size_t len = strlen(prompt);
-    int need = smol_tokenize(model, prompt, len, SMOL_TOKENIZE_SPECIAL, NULL, 0);
+    char *plain = smol_chat_render(model, msgs, n, &co, &err);
+    FUZZ_CHECK(plain && strcmp(plain, prompt) == 0, "the render with spans differs from the render");
+    free(plain);
+    for (int i = 0; i < n_spans; i++)
+        FUZZ_CHECK(spans[i].start <= spans[i].end && spans[i].end <= len &&
+                       (i == 0 || spans[i - 1].end <= spans[i].start),
+                   "span %d [%zu, %zu) is out of order or past the prompt (%zu bytes)", i,
+                   spans[i].start, spans[i].end, len);
+    int need = smol_tokenize_literal(model, prompt, len, SMOL_TOKENIZE_SPECIAL, spans, n_spans,
+                                     NULL, 0);
     FUZZ_CHECK(need >= 0 && (size_t)need <= len, "the prompt needs %d tokens for %zu bytes", need,
                len);
+    int32_t *ids = malloc(((size_t)need + 1) * sizeof(int32_t));
+    FUZZ_CHECK(ids != NULL, "out of memory");
+    FUZZ_CHECK(smol_tokenize_literal(model, prompt, len, SMOL_TOKENIZE_SPECIAL, spans, n_spans,
+                                     ids, need) == need, "the second pass differs");
+    size_t pos = 0;
+    int si = 0;
+    for (int i = 0; i < need; i++) {
+        size_t tl;
+        const char *tb = smol_token_bytes(model, ids[i], &tl);
+        FUZZ_CHECK(tb && pos + tl <= len && memcmp(prompt + pos, tb, tl) == 0,
+                   "token %d (id %d) does not give the prompt back at byte %zu", i, ids[i], pos);
+        if (tokenizer_token_type(model->tok, ids[i]) == TOKEN_TYPE_CONTROL) {
+            while (si < n_spans && spans[si].end <= pos)
+                si++;
+            FUZZ_CHECK(si == n_spans || spans[si].start >= pos + tl ||
+                           spans[si].start == spans[si].end,
+                       "control token id %d at bytes [%zu, %zu) covers span [%zu, %zu)", ids[i],
+                       pos, pos + tl, spans[si].start, spans[si].end);
+        }
+        pos += tl;
+    }
+    FUZZ_CHECK(pos == len, "the ids give %zu of the prompt's %zu bytes", pos, len);
+    free(ids);
+    free(spans);
     free(prompt);
 done:
     smol_messages_free(msgs, n);

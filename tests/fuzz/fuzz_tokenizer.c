@@ -13,7 +13,13 @@
  *   - a short buffer gets the same count and a prefix of the same ids;
  *   - without special parsing no CONTROL token appears;
  *   - the streaming decoder gives back the input exactly when it is
- *     valid UTF-8, and valid UTF-8 (U+FFFD for bad bytes) otherwise.
+ *     valid UTF-8, and valid UTF-8 (U+FFFD for bad bytes) otherwise;
+ *   - with special parsing and up to 4 literal spans cut from the input
+ *     (tokenizer_encode_spans, as chat prompts are tokenized): the ids
+ *     still give back the input, no CONTROL token covers a byte of a
+ *     span, there are no more CONTROL tokens than without spans, and
+ *     when no CONTROL token of the plain encoding touches a span the ids
+ *     are the plain ones exactly.
  */
 #include "fuzzutil.h"
 
@@ -56,6 +62,74 @@ static char *stream_decode(const int32_t *ids, int n, size_t *len)
     return out;
 }
 
+/* Whether [a, b) shares a byte with a non-empty span. */
+static bool touches_span(size_t a, size_t b, const struct smol_span *sp, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (sp[i].start < sp[i].end && a < sp[i].end && sp[i].start < b)
+            return true;
+    return false;
+}
+
+/* The span checks for text whose plain special encoding is ids[0..n). */
+static void check_spans(const char *text, size_t len, const int32_t *ids, int n)
+{
+    /* boundaries from the text's first bytes, sorted: up to 4 spans */
+    size_t cut[8];
+    int n_cut = 0;
+    for (size_t i = 0; i + 1 < len && n_cut < 8; i += 2)
+        cut[n_cut++] = ((size_t)(uint8_t)text[i] * 257u + (uint8_t)text[i + 1]) % (len + 1);
+    for (int i = 1; i < n_cut; i++)
+        for (int j = i; j > 0 && cut[j - 1] > cut[j]; j--) {
+            size_t t = cut[j];
+            cut[j] = cut[j - 1];
+            cut[j - 1] = t;
+        }
+    struct smol_span sp[4];
+    const int n_sp = n_cut / 2;
+    for (int i = 0; i < n_sp; i++)
+        sp[i] = (struct smol_span){cut[2 * i], cut[2 * i + 1]};
+
+    int m = tokenizer_encode_spans(tok, text, len, TOKENIZER_PARSE_SPECIAL, sp, n_sp, NULL, 0);
+    FUZZ_CHECK(m >= 0 && (size_t)m <= len, "encode_spans gave %d for %zu bytes", m, len);
+    int32_t *lit = malloc(((size_t)m + 1) * sizeof(*lit));
+    FUZZ_CHECK(lit != NULL, "out of memory");
+    FUZZ_CHECK(tokenizer_encode_spans(tok, text, len, TOKENIZER_PARSE_SPECIAL, sp, n_sp, lit, m) == m,
+               "encode_spans count changed");
+    size_t pos = 0;
+    int ctl_lit = 0, ctl_plain = 0;
+    bool plain_touches = false;
+    for (int i = 0; i < m; i++) {
+        size_t tl;
+        const char *tb = tokenizer_token_bytes(tok, lit[i], &tl);
+        FUZZ_CHECK(tb && pos + tl <= len && memcmp(text + pos, tb, tl) == 0,
+                   "span encoding: id %d (token %d) does not match the input at byte %zu", lit[i],
+                   i, pos);
+        if (tokenizer_token_type(tok, lit[i]) == TOKEN_TYPE_CONTROL) {
+            ctl_lit++;
+            FUZZ_CHECK(!touches_span(pos, pos + tl, sp, n_sp),
+                       "control token %d at [%zu, %zu) covers a literal span", lit[i], pos, pos + tl);
+        }
+        pos += tl;
+    }
+    FUZZ_CHECK(pos == len, "span encoding covers %zu of %zu bytes", pos, len);
+    pos = 0;
+    for (int i = 0; i < n; i++) {
+        size_t tl;
+        tokenizer_token_bytes(tok, ids[i], &tl);
+        if (tokenizer_token_type(tok, ids[i]) == TOKEN_TYPE_CONTROL) {
+            ctl_plain++;
+            plain_touches |= touches_span(pos, pos + tl, sp, n_sp);
+        }
+        pos += tl;
+    }
+    FUZZ_CHECK(ctl_lit <= ctl_plain, "%d control tokens with spans, %d without", ctl_lit, ctl_plain);
+    if (!plain_touches)
+        FUZZ_CHECK(m == n && memcmp(lit, ids, (size_t)n * sizeof(*ids)) == 0,
+                   "no control token touches a span, yet the ids differ");
+    free(lit);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -96,6 +170,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(memcmp(part, ids, (size_t)short_cap * sizeof(*ids)) == 0,
                    "prefix differs with cap %d", short_cap);
     }
+
+    if (flags)
+        check_spans(text, len, ids, n);
 
     /* the streaming decoder */
     size_t dlen;
