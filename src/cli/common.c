@@ -135,8 +135,14 @@ char *cli_read_stream(FILE *f, size_t *len)
 int32_t *cli_tokenize(const struct smol_model *m, const char *text, size_t len, int flags, int *n)
 {
     int need = smol_tokenize(m, text, len, flags, NULL, 0);
+    if (need == SMOL_ERANGE) {
+        cli_fail("cannot tokenize the text: one unbroken word (or run of spaces) is longer "
+                 "than 1 MiB");
+        return NULL;
+    }
     if (need < 0) {
-        cli_fail("cannot tokenize the text (status %d)", need);
+        cli_fail("cannot tokenize the text: %s", need == SMOL_ENOMEM ? "out of memory"
+                                                                     : "the tokenizer failed");
         return NULL;
     }
     int32_t *ids = mem_alloc_array((uint64_t)need + 1, sizeof(int32_t));

@@ -21,7 +21,7 @@ expect_fail "run needs a prompt" "give exactly one of -p PROMPT and --ids LIST" 
 
 if [ ! -d "$FIX" ]; then
   echo "*** FIXTURES NOT FOUND at $FIX: the CLI parity checks are SKIPPED ***" >&2
-  skip "info on tiny-q4_k_m"; skip "tokenize"; skip "logits"; skip "greedy run"; skip "scripted run"
+  skip "info on tiny-q4_k_m"; skip "tokenize"; skip "tokenize: long word"; skip "logits"; skip "greedy run"; skip "scripted run"
   exit 0
 fi
 command -v node >/dev/null || { bad "node is needed to read the fixtures' JSON"; exit 1; }
@@ -41,6 +41,9 @@ got=$(printf '<|im_start|>' | "$BIN" tokenize -m "$FIX/vocab-smollm3.gguf" - 2>&
 [ "$got" = "[128011]" ] && ok "tokenize from stdin parses control tokens" || bad "tokenize <|im_start|>" "$got"
 got=$(printf '<|im_start|>' | "$BIN" tokenize -m "$FIX/vocab-smollm3.gguf" --no-special - 2>&1)
 [ "$got" != "[128011]" ] && [ "${got:0:1}" = "[" ] && ok "tokenize --no-special splits control tokens" || bad "tokenize --no-special" "$got"
+head -c 1200000 /dev/zero | tr '\0' a >"$TMP/longword.txt"
+expect_fail "tokenize: a 1.2 MB word is refused by name" "one unbroken word (or run of spaces) is longer than 1 MiB" \
+  sh -c '"$1" tokenize -m "$2" - <"$3"' sh "$BIN" "$FIX/vocab-smollm3.gguf" "$TMP/longword.txt"
 # every case of the tokenizer reference through the CLI
 node -e '
   const fs=require("fs"); const lines=fs.readFileSync(process.argv[1],"utf8").trim().split("\n");
