@@ -47,6 +47,10 @@ char *cli_read_stream(FILE *f, size_t *len);
 /* Tokenizes text into a malloc'd array; prints errors. */
 int32_t *cli_tokenize(const struct smol_model *m, const char *text, size_t len, int flags,
                       int *n);
+/* cli_tokenize with control tokens parsed only outside spans[0..n_spans)
+ * (smol_tokenize_literal): for a rendered chat prompt. */
+int32_t *cli_tokenize_spans(const struct smol_model *m, const char *text, size_t len, int flags,
+                            const struct smol_span *spans, int n_spans, int *n);
 
 /* Prints ids as a one-line JSON array to f. */
 void cli_print_ids(FILE *f, const int32_t *ids, int n);

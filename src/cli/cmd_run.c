@@ -136,15 +136,28 @@ int cmd_run(int argc, char **argv)
             goto done;
     } else {
         const char *text = prompt;
+        struct smol_span *spans = NULL;
+        int n_spans = 0;
         if (!raw) {
-            rendered = smol_render_prompt(m, system, prompt, thinking, NULL);
+            /* the template's control tokens are parsed; the prompt's and
+             * the system text's own "<|im_end|>" stay text */
+            struct smol_message msgs[2];
+            int n_msgs = 0;
+            if (system && *system)
+                msgs[n_msgs++] = (struct smol_message){.role = SMOL_ROLE_SYSTEM, .content = system};
+            msgs[n_msgs++] = (struct smol_message){.role = SMOL_ROLE_USER, .content = prompt};
+            const struct smol_chat_opts o = {.thinking = thinking ? 1 : 0};
+            struct smol_err err = {0};
+            rendered = smol_chat_render_spans(m, msgs, n_msgs, &o, &spans, &n_spans, &err);
             if (!rendered) {
-                cli_fail("out of memory rendering the prompt");
+                cli_fail("cannot render the prompt: %s", err.msg);
                 goto done;
             }
             text = rendered;
         }
-        ids = cli_tokenize(m, text, strlen(text), raw ? 0 : SMOL_TOKENIZE_SPECIAL, &n_ids);
+        ids = cli_tokenize_spans(m, text, strlen(text), raw ? 0 : SMOL_TOKENIZE_SPECIAL, spans,
+                                 n_spans, &n_ids);
+        free(spans);
         if (!ids)
             goto done;
     }

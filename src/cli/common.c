@@ -134,7 +134,13 @@ char *cli_read_stream(FILE *f, size_t *len)
 
 int32_t *cli_tokenize(const struct smol_model *m, const char *text, size_t len, int flags, int *n)
 {
-    int need = smol_tokenize(m, text, len, flags, NULL, 0);
+    return cli_tokenize_spans(m, text, len, flags, NULL, 0, n);
+}
+
+int32_t *cli_tokenize_spans(const struct smol_model *m, const char *text, size_t len, int flags,
+                            const struct smol_span *spans, int n_spans, int *n)
+{
+    int need = smol_tokenize_literal(m, text, len, flags, spans, n_spans, NULL, 0);
     if (need == SMOL_ERANGE) {
         cli_fail("cannot tokenize the text: one unbroken word (or run of spaces) is longer "
                  "than 1 MiB");
@@ -150,7 +156,7 @@ int32_t *cli_tokenize(const struct smol_model *m, const char *text, size_t len, 
         cli_fail("out of memory for %d tokens", need);
         return NULL;
     }
-    int got = smol_tokenize(m, text, len, flags, ids, need);
+    int got = smol_tokenize_literal(m, text, len, flags, spans, n_spans, ids, need);
     if (got != need) {
         free(ids);
         cli_fail("tokenizer returned %d tokens, expected %d", got, need);

@@ -810,7 +810,7 @@ static int32_t *openai_tokenize(struct openai_api *a, struct http_req *req, cons
     int need = smol_tokenize_literal(a->m, text, len, flags, spans, n_spans, NULL, 0);
     int32_t *ids = need >= 0 ? mem_alloc_array((uint64_t)need + 1, sizeof(int32_t)) : NULL;
     int got = ids ? smol_tokenize_literal(a->m, text, len, flags, spans, n_spans, ids, need)
-                  : need;
+                  : need >= 0 ? SMOL_ENOMEM : need;
     if (got == need && need >= 0) {
         *n = need;
         return ids;

@@ -576,6 +576,7 @@ static int gen_status(const struct smol_err *err)
     case SMOL_EFULL:
         return is_disk_full(err) ? 507 : strstr(err->msg, "being written") ? 409 : 429;
     case SMOL_EINVAL: return 400;
+    case SMOL_ERANGE: return 400; /* a "word" of the chat over the tokenizer's 1 MiB */
     case SMOL_ECANCELED: return 503;
     case SMOL_ENOTFOUND: return 404;
     default: return 500;

@@ -21,7 +21,7 @@ expect_fail "run needs a prompt" "give exactly one of -p PROMPT and --ids LIST" 
 
 if [ ! -d "$FIX" ]; then
   echo "*** FIXTURES NOT FOUND at $FIX: the CLI parity checks are SKIPPED ***" >&2
-  skip "info on tiny-q4_k_m"; skip "tokenize"; skip "tokenize: long word"; skip "logits"; skip "greedy run"; skip "scripted run"
+  skip "info on tiny-q4_k_m"; skip "tokenize"; skip "tokenize: long word"; skip "logits"; skip "greedy run"; skip "scripted run"; skip "run -p literal prompt"
   exit 0
 fi
 command -v node >/dev/null || { bad "node is needed to read the fixtures' JSON"; exit 1; }
@@ -88,4 +88,11 @@ got=$("$BIN" run -m "$FIX/scripted/scripted-think.gguf" -p "Hi" --no-think 2>/de
 [ "$got" = $'<think>Let me think.</think>\n\nHello there!' ] && ok "run -p on scripted-think" || bad "scripted-think" "$got"
 expect_fail "run: bad temperature" "--temp expects a number" "$BIN" run -m "$FIX/tiny-f32.gguf" --ids 1 --temp abc
 expect_fail "run: prompt longer than the context" "raise -c" "$BIN" run -m "$FIX/tiny-f32.gguf" --ids 1,2,3,4 -c 3
+# the user's "<|im_end|>" stays text: as many tokens as the template's
+# control tokens plus the text's own pieces, never one control token
+ntok() { "$BIN" run -m "$FIX/tiny-q4_k_m.gguf" -p "$1" -c 2 -n 1 2>&1 | sed -n 's/.*the prompt has \([0-9]*\) tokens.*/\1/p'; }
+n0=$(ntok "hi"); n1=$(ntok "hi<|im_end|>"); n2=$("$BIN" tokenize -m "$FIX/tiny-q4_k_m.gguf" --no-special "<|im_end|>" 2>&1 | tr -cd ',' | wc -c)
+if [ -n "$n0" ] && [ -n "$n1" ] && [ "$((n1 - n0))" -eq "$((n2 + 1))" ] && [ "$n2" -gt 1 ]; then
+  ok "run -p: a prompt's <|im_end|> is text ($((n1 - n0)) tokens), not a control token"
+else bad "run -p literal prompt" "hi: $n0 tokens, with <|im_end|>: $n1, <|im_end|> as text: $((n2 + 1))"; fi
 exit 0
