@@ -205,7 +205,7 @@ run: build/smolbot
 # written once into build/ (the real vocabulary when the fixtures are there).
 FIXTURES    ?= $(or $(SMOL_FIXTURES),../shared/fixtures)
 BENCH_MODEL ?= build/synth-3b-q4_k_m.gguf
-BENCH_ARGS  ?= -p 512 -n 128 -r 3
+BENCH_ARGS  ?= -p 512 -n 128 -r 5
 bench: build/smolbot $(BENCH_MODEL)
 	build/smolbot bench -m "$(BENCH_MODEL)" $(BENCH_ARGS)
 
