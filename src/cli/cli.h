@@ -39,7 +39,15 @@ bool cli_parse_ids(const char *s, int32_t **ids, int *n);
 
 /* Opens the model at path (only its tokenizer when vocab_only); prints
  * the engine's error on failure. */
-struct smol_model *cli_open_model(const char *path, int n_threads, bool vocab_only);
+/* SMOLBOT_MMAP set (and not "0"): map model files instead of loading
+ * them into memory (smol_model_opts.map_weights). */
+bool cli_map_weights(void);
+
+/* How cli_open_model opens: the weights loaded into memory (mapped when
+ * SMOLBOT_MMAP is set), mapped (commands that only read the file's
+ * metadata and shapes), or the vocabulary only. */
+enum cli_open { CLI_OPEN_RUN, CLI_OPEN_MAP, CLI_OPEN_VOCAB };
+struct smol_model *cli_open_model(const char *path, int n_threads, enum cli_open how);
 
 /* Reads all of a stream into a malloc'd NUL-terminated buffer. */
 char *cli_read_stream(FILE *f, size_t *len);

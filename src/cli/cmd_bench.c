@@ -175,7 +175,7 @@ int cmd_bench(int argc, char **argv)
     struct smol_err err = {0};
     if (bench_decode_bytes(a.model, &r.decode_bytes, &err))
         return cli_fail("cannot open model '%s': %s", a.model, err.msg);
-    struct smol_model *m = cli_open_model(a.model, (int)a.n_threads, false);
+    struct smol_model *m = cli_open_model(a.model, (int)a.n_threads, CLI_OPEN_RUN);
     if (!m)
         return 1;
     smol_model_get_info(m, &r.info);

@@ -479,7 +479,7 @@ int cmd_chat(int argc, char **argv)
         return cli_fail("unexpected argument '%s' (see 'smolbot chat --help')", argv[optind]);
     }
     int rc = 1;
-    c.m = cli_open_model(model, (int)threads, false);
+    c.m = cli_open_model(model, (int)threads, CLI_OPEN_RUN);
     if (!c.m)
         goto done;
     struct smol_model_info info;

@@ -21,7 +21,7 @@ int cmd_info(int argc, char **argv)
     }
     if (optind < argc)
         return cli_fail("unexpected argument '%s'", argv[optind]);
-    struct smol_model *m = cli_open_model(model, 0, false);
+    struct smol_model *m = cli_open_model(model, 0, CLI_OPEN_MAP);
     if (!m)
         return 1;
     struct smol_model_info in;

@@ -40,7 +40,7 @@ int cmd_logits(int argc, char **argv)
     int rc = 1;
     float *logits = NULL;
     struct smol_seq *s = NULL;
-    struct smol_model *m = cli_open_model(model, 0, false);
+    struct smol_model *m = cli_open_model(model, 0, CLI_OPEN_RUN);
     if (!m)
         goto done;
     struct smol_err err = {0};

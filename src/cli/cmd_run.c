@@ -128,7 +128,7 @@ int cmd_run(int argc, char **argv)
     int n_ids = 0;
     char *rendered = NULL;
     struct smol_seq *s = NULL;
-    struct smol_model *m = cli_open_model(model, (int)threads, false);
+    struct smol_model *m = cli_open_model(model, (int)threads, CLI_OPEN_RUN);
     if (!m)
         goto done;
     if (ids_arg) {

@@ -213,11 +213,12 @@ int cmd_serve(int argc, char **argv)
             http_port(srv), model);
     fflush(stderr);
 
-    m = cli_open_model(model, (int)threads, false);
+    m = cli_open_model(model, (int)threads, CLI_OPEN_RUN);
     if (!m)
         goto done;
-    /* a file changed in place under the mapping: 503s, not a SIGBUS */
-    if (model_guard_watch(model, &err) < 0) {
+    /* the weights are in memory unless SMOLBOT_MMAP maps the file; then a
+     * file changed in place under the mapping gives 503s, not a SIGBUS */
+    if (cli_map_weights() && model_guard_watch(model, &err) < 0) {
         fprintf(stderr, "smolbot: warning: %s\n", err.msg);
         err_clear(&err);
     }

@@ -117,7 +117,7 @@ int cmd_template(int argc, char **argv)
         goto out;
     if (pytools && !(co.python_tools_json = pytools_json = template_read_json(pytools)))
         goto out;
-    if (!(m = cli_open_model(model, 1, true)))
+    if (!(m = cli_open_model(model, 1, CLI_OPEN_VOCAB)))
         goto out;
     if (!(prompt = smol_chat_render(m, msgs, n_msgs, &co, &err))) {
         /* name the file a tools error comes from */

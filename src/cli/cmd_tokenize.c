@@ -36,7 +36,7 @@ int cmd_tokenize(int argc, char **argv)
     } else {
         len = strlen(arg);
     }
-    struct smol_model *m = cli_open_model(model, 1, true);
+    struct smol_model *m = cli_open_model(model, 1, CLI_OPEN_VOCAB);
     int rc = 1;
     if (m) {
         int n;

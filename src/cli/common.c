@@ -92,14 +92,21 @@ bool cli_parse_ids(const char *s, int32_t **ids, int *n)
     return true;
 }
 
-struct smol_model *cli_open_model(const char *path, int n_threads, bool vocab_only)
+bool cli_map_weights(void)
+{
+    const char *v = getenv("SMOLBOT_MMAP");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+struct smol_model *cli_open_model(const char *path, int n_threads, enum cli_open how)
 {
     if (!path) {
         cli_fail("no model given (use -m MODEL.gguf)");
         return NULL;
     }
     struct smol_err err = {0};
-    struct smol_model_opts opts = {.n_threads = n_threads, .vocab_only = vocab_only};
+    struct smol_model_opts opts = {.n_threads = n_threads, .vocab_only = how == CLI_OPEN_VOCAB,
+                                   .map_weights = how == CLI_OPEN_MAP || cli_map_weights()};
     struct smol_model *m = smol_model_open(path, &opts, &err);
     if (!m)
         cli_fail("cannot open model '%s': %s", path, err.msg);

@@ -91,11 +91,21 @@ struct gguf_file {
     const uint8_t *base;          /* start of the map (or caller's buffer) */
     uint64_t size;                /* bytes in the file */
     bool is_mapped;               /* true when we own an mmap */
+    uint64_t map_size;            /* bytes of that mmap (whole huge pages when loaded) */
 };
 
 /* Maps and validates path. On success *out owns the map (gguf_close);
  * on failure *out is NULL. */
 int gguf_open(struct gguf_file **out, const char *path, struct smol_err *err);
+
+/* gguf_open's flags. GGUF_OPEN_LOAD reads the whole file into private
+ * anonymous memory, 2 MiB-aligned and advised for transparent huge pages,
+ * then made read-only, instead of mapping the file: decoding reads every
+ * weight once per token, and with 2 MiB pages its cache lines come in
+ * faster (measured: decode +10% on the 3B Q4_K_M, two threads), and a
+ * file changed on disk afterwards can no longer affect the process. */
+enum { GGUF_OPEN_LOAD = 1 };
+int gguf_open_ex(struct gguf_file **out, const char *path, int flags, struct smol_err *err);
 
 /* Validates a file already in memory (tests, fuzzers). data is borrowed
  * and must outlive *out. */

@@ -262,7 +262,8 @@ struct smol_model *smol_model_open(const char *path, const struct smol_model_opt
         return NULL;
     }
     m->vocab_only = opts && opts->vocab_only;
-    if (gguf_open(&m->gguf, path, err) != 0)
+    const bool map = m->vocab_only || (opts && opts->map_weights);
+    if (gguf_open_ex(&m->gguf, path, map ? 0 : GGUF_OPEN_LOAD, err) != 0)
         goto fail;
     if (!m->vocab_only && (model_read_hparams(m, err) != 0 || model_bind_tensors(m, err) != 0))
         goto fail;

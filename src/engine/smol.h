@@ -35,9 +35,12 @@ struct smol_model_opts {
     int n_threads;   /* threads for the matmuls and attention (a pool kept while the
                         model is open, shared by its sequences); 0: one per online CPU */
     bool vocab_only; /* load only the tokenizer (vocabulary-only GGUFs); no sequences */
+    bool map_weights;/* map the file (shared page cache, nothing copied) instead of
+                        reading it into memory with 2 MiB pages, which decodes faster
+                        and makes later changes to the file harmless; vocab_only maps */
 };
 
-/* Maps and validates the GGUF at path: architecture "smollm3" or "llama",
+/* Loads (or maps) and validates the GGUF at path: architecture "smollm3" or "llama",
  * hyperparameters, every tensor's name, shape and type, the tokenizer. */
 struct smol_model *smol_model_open(const char *path,
                                    const struct smol_model_opts *opts,

@@ -484,6 +484,50 @@ static void test_alignment_64(void **state)
     gguf_writer_free(w);
 }
 
+/* GGUF_OPEN_LOAD: the same file, read into 2 MiB-aligned memory of
+ * whole 2 MiB pages, parsed the same way, with every byte equal. */
+static void test_open_load(void **state)
+{
+    (void)state;
+    struct gguf_writer *w = gguf_writer_new();
+    add_all_metadata(w);
+    uint8_t **data = add_tensors(w);
+    const char *path = write_tmp(w);
+    gguf_writer_free(w);
+    size_t len;
+    char *bytes = test_read_file(path, &len);
+    assert_non_null(bytes);
+    struct smol_err err = {0};
+    struct gguf_file *mapped = NULL, *loaded = NULL;
+    assert_int_equal(gguf_open(&mapped, path, &err), 0);
+    assert_int_equal(gguf_open_ex(&loaded, path, GGUF_OPEN_LOAD, &err), 0);
+    assert_int_equal((uintptr_t)loaded->base % (2u << 20), 0);
+    assert_int_equal(loaded->map_size % (2u << 20), 0);
+    assert_true(loaded->map_size >= loaded->size);
+    assert_int_equal(loaded->size, len);
+    assert_memory_equal(loaded->base, bytes, len);
+    assert_int_equal(loaded->n_kv, mapped->n_kv);
+    assert_int_equal(loaded->n_tensors, mapped->n_tensors);
+    for (uint64_t i = 0; i < loaded->n_tensors; i++) {
+        assert_int_equal((const uint8_t *)loaded->tensors[i].data - loaded->base,
+                         (const uint8_t *)mapped->tensors[i].data - mapped->base);
+        assert_memory_equal(loaded->tensors[i].data, mapped->tensors[i].data,
+                            loaded->tensors[i].size);
+    }
+    gguf_close(mapped);
+    gguf_close(loaded);
+    /* a truncated file is refused the same way when loaded */
+    assert_int_equal(truncate(path, (off_t)(len / 2)), 0);
+    err_clear(&err);
+    assert_int_equal(gguf_open_ex(&loaded, path, GGUF_OPEN_LOAD, &err), SMOL_EFORMAT);
+    assert_null(loaded);
+    if (!strstr(err.msg, "truncat") && !strstr(err.msg, "past the file end"))
+        fail_msg("unexpected error: %s", err.msg);
+    free(bytes);
+    free_tensor_data(data);
+    unlink(path);
+}
+
 /* Version 2 has the same layout as 3 for every type we read. */
 static void test_version2(void **state)
 {
@@ -1298,6 +1342,7 @@ int main(void)
         cmocka_unit_test(test_overlap),
         cmocka_unit_test(test_getter_types),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_open_load),
         cmocka_unit_test(test_random_mutations),
         cmocka_unit_test(test_fixtures_all_open),
         cmocka_unit_test(test_fixture_tiny_f32),
