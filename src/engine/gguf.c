@@ -36,6 +36,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -745,6 +746,24 @@ static void *gguf_load(int fd, const char *path, uint64_t size, uint64_t *map_si
     return p;
 }
 
+/* Whether size bytes fit in the memory the kernel says is available
+ * (MemAvailable, with a tenth kept free). Loading more would not fail
+ * cleanly: the allocation succeeds (overcommit) and touching the pages
+ * wakes the OOM killer. Unknown (no /proc): assume it fits. */
+static bool gguf_fits_memory(uint64_t size)
+{
+    FILE *f = fopen("/proc/meminfo", "re");
+    if (!f)
+        return true;
+    char line[128];
+    unsigned long long kib = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+    fclose(f);
+    return !found || size / 1024 < kib / 10 * 9;
+}
+
 int gguf_open(struct gguf_file **out, const char *path, struct smol_err *err)
 {
     return gguf_open_ex(out, path, 0, err);
@@ -786,7 +805,8 @@ int gguf_open_ex(struct gguf_file **out, const char *path, int flags, struct smo
         rc = err_set(err, SMOL_ENOMEM, "gguf: out of memory");
         goto close_fd;
     }
-    if (flags & GGUF_OPEN_LOAD) {
+    /* too big for the free memory: map it (the page cache copes) */
+    if ((flags & GGUF_OPEN_LOAD) && gguf_fits_memory((uint64_t)st.st_size)) {
         void *p = gguf_load(fd, path, (uint64_t)st.st_size, &f->map_size, err);
         if (!p) {
             rc = err && err->code ? err->code : SMOL_ENOMEM;

@@ -103,7 +103,9 @@ int gguf_open(struct gguf_file **out, const char *path, struct smol_err *err);
  * then made read-only, instead of mapping the file: decoding reads every
  * weight once per token, and with 2 MiB pages its cache lines come in
  * faster (measured: decode +10% on the 3B Q4_K_M, two threads), and a
- * file changed on disk afterwards can no longer affect the process. */
+ * file changed on disk afterwards can no longer affect the process. A
+ * file larger than 90% of the available memory (MemAvailable) is mapped
+ * anyway: allocating it would succeed and then summon the OOM killer. */
 enum { GGUF_OPEN_LOAD = 1 };
 int gguf_open_ex(struct gguf_file **out, const char *path, int flags, struct smol_err *err);
 
